@@ -1,51 +1,561 @@
-// Package dates finds and parses the timestamp in a log line the way
-// fail2ban's date detector does, with hand-written matchers instead of
-// regular expressions (none of fail2ban's templates compiles as RE2).
+// Package dates finds and parses the timestamp in a log line exactly as
+// fail2ban 1.0.2's date detector does.
+//
+// fail2ban's date templates are Python regular expressions whose results
+// depend on Python's backtracking order, lookarounds and backreferences, so
+// the package carries a small backtracking matcher for that dialect
+// (syntax.go, compile.go, match.go) instead of using Go's regexp. On top of
+// it, template.go builds the templates with fail2ban's own string rewriting
+// (so names and flags are fail2ban's), strptime.go converts the captured
+// fields with fail2ban's rules for missing years, days and zones, and this
+// file reproduces the detector's choice among templates, including the
+// reordering that makes the template that matched last be tried first.
 package dates
 
-import "time"
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // Match is a timestamp found in a line.
 type Match struct {
 	// Start and End delimit the date text (the template's group 1) in the
 	// line; the filter cuts line[Start:End] out before matching regexes.
+	// The text of a {^LN-BEG} template excludes the up to two non-word
+	// characters its prefix skips.
 	Start, End int
-	Time       time.Time
-	// Template is the index of the template that matched, for statistics.
+	// Time is the parsed time. It is the zero Time when the template
+	// matched but gave no time: either the date text is empty (Start ==
+	// End, as with {NONE}), and fail2ban then uses the previous line's
+	// date if under a minute old, else now; or the text is not a valid date
+	// (such as 31 April, or an unknown zone), and fail2ban logs "failed to
+	// parse timeText" and treats the line as undated.
+	Time time.Time
+	// Template is the index of the template that matched, for statistics
+	// (see TemplateName).
 	Template int
 }
 
-// Detector finds timestamps. A Detector is not safe for concurrent use: it
-// remembers the template that matched last and tries it first.
+// Detector finds timestamps. A Detector is not safe for concurrent use: like
+// fail2ban's, it remembers where and with which template it found the last
+// date and tries that first.
 type Detector struct {
-	// TODO(dates helper): implementation.
+	templates []*template
+	logZone   *time.Location
+	none      bool
+
+	// order is fail2ban's template list, which reorders itself; each entry
+	// carries fail2ban's per-detector statistics.
+	order []slot
+	// searchHits counts successful searches per template (fail2ban's
+	// template.hits), winners or not.
+	searchHits []int
+	// Where the last date was found, in characters, with the characters
+	// around it (noRune when outside the line, unsetRune before any match).
+	lastStart, lastEnd    int
+	lastBefore, lastFirst rune
+	lastLast, lastAfter   rune
+	lastIndex             int // position in order of the last winner, or none
+	firstUnused           int
+	machine               machine
+	reserveCaps           []int
+}
+
+// slot is fail2ban's DateDetectorTemplate.
+type slot struct {
+	template int
+	hits     int
+	lastUsed float64 // seconds since the epoch
+	distance int
+}
+
+const (
+	none           = 0x7fffffff // fail2ban's "not yet" position and index
+	noRune    rune = -1         // an empty slice of the line
+	unsetRune rune = -2         // Python's None
+	// unusedSeconds is how long a template must have been idle for a newly
+	// matching one to overtake it regardless of weights.
+	unusedSeconds = 300
+)
+
+func (s *slot) weight(t *template) float64 {
+	return float64(s.hits) * t.weight / float64(max(1, s.distance))
 }
 
 // New returns a detector for a datepattern value (with %% already turned
-// into %). "" and "{DEFAULT}" select fail2ban's default templates,
-// "{^LN-BEG}" the line-anchored ones, "{NONE}" no date at all; EPOCH,
-// LEPOCH, TAI64N, strftime patterns (one per line) and {DATE} forms are
-// supported. loc is the zone of dates that carry none (nil: time.Local).
-func New(pattern string, loc *time.Location) (*Detector, error) {
-	return &Detector{}, nil
+// into %), one pattern per line. "" selects fail2ban's 31 default
+// templates, "{^LN-BEG}" the 17 line-anchored ones, "{NONE}" no date at
+// all; EPOCH, LEPOCH and TAI64N (each optionally prefixed with {^LN-BEG}),
+// patterns containing {DATE} (such as `^<\d+>\d+\s+{DATE}`, expanded with
+// each default template), and regexes with strftime directives are
+// supported. As in fail2ban, "{DEFAULT}" adds nothing, so a datepattern made
+// of it alone gives the default templates.
+//
+// logZone is the zone of dates that carry none (the jail's logtimezone,
+// see ParseZone); nil means the zone of the now passed to Find, which for
+// time.Now() is the system's, as for fail2ban without logtimezone.
+//
+// %ExY accepts the years from 2000 to the end of the decade three years
+// after the current one, which, as in fail2ban, is taken from the system
+// clock once, here.
+func New(pattern string, logZone *time.Location) (*Detector, error) {
+	return newDetector(pattern, logZone, time.Now().Year())
 }
 
-// Find looks for a timestamp in line. now resolves missing year, month or
-// day. It allocates nothing.
-func (d *Detector) Find(line []byte, now time.Time) (Match, bool) {
-	return Match{}, false
+func newDetector(pattern string, logZone *time.Location, thisYear int) (*Detector, error) {
+	b := &builder{yearRE: yearRegex(thisYear)}
+	d := &Detector{logZone: logZone}
+	names := map[string]bool{}
+	add := func(t *template, ignoreDup bool) error {
+		if names[t.name] {
+			if ignoreDup {
+				return nil
+			}
+			return fmt.Errorf("datepattern: there is already a template named %q", t.name)
+		}
+		names[t.name] = true
+		d.templates = append(d.templates, t)
+		return nil
+	}
+	var base, all []*template
+	defaults := func() error {
+		if all == nil {
+			var err error
+			if base, all, err = b.defaultTemplates(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for line := range strings.SplitSeq(pattern, "\n") {
+		line = strings.TrimFunc(line, isSpaceRune)
+		if line == "" {
+			continue
+		}
+		key := patternKey(line)
+		switch {
+		case key == "{DEFAULT}":
+			// fail2ban's filter for it rejects every template.
+		case key == "{^LN-BEG}":
+			if err := defaults(); err != nil {
+				return nil, err
+			}
+			ignoreDup := len(d.templates) > 0
+			for _, t := range all {
+				if t.flags&flagLineBegin != 0 {
+					if err := add(t, ignoreDup); err != nil {
+						return nil, err
+					}
+				}
+			}
+		case strings.Contains(key, "{DATE}"):
+			if err := defaults(); err != nil {
+				return nil, err
+			}
+			ignoreDup := len(d.templates) > 0
+			for _, t := range base {
+				wrapped, err := b.anchoredTemplate(t, func(s string) string { return replaceDate(line, unboundPattern(s)) })
+				if err != nil {
+					return nil, err
+				}
+				if err := add(wrapped, ignoreDup); err != nil {
+					return nil, err
+				}
+			}
+		case key == "{NONE}":
+			t, err := b.datePatternRegex("{UNB}^")
+			if err != nil {
+				return nil, err
+			}
+			if err := add(t, false); err != nil {
+				return nil, err
+			}
+			d.none = len(d.templates) == 1
+		default:
+			t, err := b.patternTemplate(line)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(t, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(d.templates) == 0 {
+		if err := defaults(); err != nil {
+			return nil, err
+		}
+		d.templates = all
+	}
+	if d.none && len(d.templates) > 1 {
+		d.none = false
+	}
+	ncap := 0
+	for i := range d.templates {
+		d.order = append(d.order, slot{template: i, distance: none})
+		ncap = max(ncap, d.templates[i].prog.ncap)
+	}
+	d.searchHits = make([]int, len(d.templates))
+	d.machine.reserve(ncap)
+	d.machine.stack = make([]frame, 0, 64)
+	d.reserveCaps = make([]int, ncap)
+	d.lastStart, d.lastBefore = 1, unsetRune
+	d.lastEnd, d.lastLast = none, unsetRune
+	d.lastIndex = none
+	return d, nil
 }
 
-// None reports whether the detector was built for {NONE}.
-func (d *Detector) None() bool { return false }
+// None reports whether the detector was built for {NONE}: lines carry no
+// date and get the current time.
+func (d *Detector) None() bool { return d.none }
 
 // NumTemplates returns how many templates the detector tries.
-func (d *Detector) NumTemplates() int { return 0 }
+func (d *Detector) NumTemplates() int { return len(d.templates) }
 
 // TemplateName returns template i's name as fail2ban-regex prints it,
 // e.g. "{^LN-BEG}Day(?P<_sep>[-/])MON(?P=_sep)ExYear[ :]?24hour:Minute:Second(?:\.Microseconds)?(?: Zone offset)?".
-func (d *Detector) TemplateName(i int) string { return "" }
+func (d *Detector) TemplateName(i int) string { return d.templates[i].name }
 
-// ParseZone parses a logtimezone value: "UTC", "UTC+0200", "UTC-05:00",
-// or an abbreviation from fail2ban's table (CET, EST, ...).
-func ParseZone(s string) (*time.Location, error) { return time.UTC, nil }
+// Ranking appends to dst the template indices in the order the detector
+// now tries them, which is the order fail2ban-regex lists its "Date
+// template hits" in.
+func (d *Detector) Ranking(dst []int) []int {
+	for _, s := range d.order {
+		dst = append(dst, s.template)
+	}
+	return dst
+}
+
+// Find looks for a timestamp in line, which should be valid UTF-8 (fail2ban
+// decodes lines with replacement characters). now is the current time in
+// the system's zone: it resolves missing years, months and days. Find
+// allocates nothing.
+func (d *Detector) Find(line []byte, now time.Time) (Match, bool) {
+	i, ok := d.matchTime(line, now)
+	if !ok {
+		return Match{}, false
+	}
+	t := d.templates[d.order[i].template]
+	caps := d.machine.caps
+	m := Match{Template: d.order[i].template}
+	if s, e := caps[2], caps[3]; s >= 0 && e >= 0 {
+		m.Start, m.End = s, e
+	}
+	if m.Start == m.End {
+		return m, true
+	}
+	m.Time, _ = d.parse(t, line, caps, now)
+	return m, true
+}
+
+func (d *Detector) parse(t *template, line []byte, caps []int, now time.Time) (time.Time, bool) {
+	switch t.kind {
+	case kindEpoch, kindLongEpoch:
+		g := t.valueGroup
+		if caps[2*g] < 0 {
+			return time.Time{}, false
+		}
+		return parseEpoch(line[caps[2*g]:caps[2*g+1]], t.kind == kindLongEpoch)
+	case kindTAI64N:
+		// "@4000000042fe0d22..." gives the seconds as hex digits 2 to 16.
+		var sec int64
+		for _, c := range line[caps[2]+2 : caps[2]+17] {
+			sec = sec<<4 | int64(hexValue(c))
+		}
+		return time.Unix(sec, 0), true
+	}
+	return strptime(line, caps, t.captures, t.ampmGroup, now, d.logZone)
+}
+
+// parseEpoch converts what fail2ban's epoch templates match: seconds with
+// an optional fraction, or, for LEPOCH, milliseconds or microseconds.
+// Fractions are kept, unlike those of %f.
+func parseEpoch(v []byte, long bool) (time.Time, bool) {
+	var digits [32]int // the decimal digits, of any script
+	n, dot := 0, -1
+	for i := 0; i < len(v); {
+		r, size := decodeRune(v, i)
+		i += size
+		if r == '.' {
+			dot = n
+			continue
+		}
+		val, ok := digitValue(r)
+		if !ok || n == len(digits) {
+			return time.Time{}, false
+		}
+		digits[n] = val
+		n++
+	}
+	chars := utf8.RuneCount(v)
+	intDigits := n
+	if dot >= 0 {
+		intDigits = dot
+	}
+	// Where the seconds end: fail2ban divides long values by 1000, or by
+	// 1000000 when there are 16 or more digits and no dot.
+	secDigits := intDigits
+	if long && chars >= 13 {
+		if chars >= 16 && dot < 0 {
+			secDigits -= 6
+		} else {
+			secDigits -= 3
+		}
+	}
+	var sec, nsec int64
+	for _, v := range digits[:secDigits] {
+		sec = sec*10 + int64(v)
+	}
+	scale := int64(time.Second)
+	for _, v := range digits[secDigits:n] {
+		scale /= 10
+		nsec += int64(v) * scale
+	}
+	return time.Unix(sec, nsec), true
+}
+
+func hexValue(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+// matchTime is fail2ban's DateDetector.matchTime. On success it returns the
+// winner's position in d.order, with its captures in d.machine.caps.
+func (d *Detector) matchTime(line []byte, now time.Time) (int, bool) {
+	var (
+		found      = -1 // position in order of the reserved match
+		foundStart = none
+		foundEnd   int
+		ignore     = none
+		matched    bool
+		start, end int // of the current match, in characters
+		i          int
+		ascii      = asciiPrefix(line)
+	)
+	search := func(i int, pos, endpos int) bool {
+		t := d.templates[d.order[i].template]
+		input := line
+		if endpos < len(line) {
+			input = line[:endpos]
+		}
+		ok := d.machine.search(t.prog, input, pos)
+		if ok {
+			d.searchHits[d.order[i].template]++
+			start = charIndex(line, ascii, d.machine.caps[0])
+			end = charIndex(line, ascii, d.machine.caps[1])
+		}
+		return ok
+	}
+	reserve := func(i int) {
+		found, foundStart, foundEnd = i, start, end
+		d.reserveCaps = d.reserveCaps[:len(d.machine.caps)]
+		copy(d.reserveCaps, d.machine.caps)
+	}
+
+	// First try the last template where it matched last time.
+	if i = d.lastIndex; i < len(d.order) {
+		t := d.templates[d.order[i].template]
+		switch {
+		case t.anchoredAt():
+			matched = search(i, 0, len(line))
+			ignore = i
+		case d.sameSurroundings(line, ascii):
+			matched = search(i, byteIndex(line, ascii, d.lastStart), byteIndex(line, ascii, d.lastEnd))
+		default:
+			matched = search(i, 0, len(line))
+			ignore = i
+		}
+		if matched && !(len(d.order) == 1 || t.anchoredAt() || start == d.lastStart && end == d.lastEnd) {
+			// It matched elsewhere: keep it in reserve and search on.
+			reserve(i)
+			matched = false
+		}
+	}
+	if !matched {
+		for i = 0; i < len(d.order); i++ {
+			if i == ignore {
+				continue
+			}
+			if !search(i, 0, len(line)) {
+				continue
+			}
+			matched = true
+			s := &d.order[i]
+			t := d.templates[s.template]
+			if i+1 >= len(d.order) || t.anchoredAt() {
+				break
+			}
+			// Stop if this template is in use but the next one never
+			// matched.
+			if start == 0 && s.hits > 0 && d.searchHits[d.order[i+1].template] == 0 {
+				break
+			}
+			if start > s.distance || start > d.lastStart {
+				// Maybe a date-like text in the message: keep the
+				// nearest such match and search on.
+				if start < foundStart {
+					reserve(i)
+				}
+				matched = false
+				continue
+			}
+			break
+		}
+		if !matched && found >= 0 {
+			i, start, end, matched = found, foundStart, foundEnd, true
+			d.machine.caps = d.machine.caps[:len(d.reserveCaps)]
+			copy(d.machine.caps, d.reserveCaps)
+		}
+	}
+	if !matched {
+		return 0, false
+	}
+	s := &d.order[i]
+	s.hits++
+	s.lastUsed = float64(now.UnixNano()) / 1e9
+	s.distance = start
+	if d.firstUnused == i {
+		d.firstUnused++
+	}
+	startByte, endByte := d.machine.caps[0], d.machine.caps[1]
+	if startByte >= len(line) || endByte == 0 && len(line) == 0 {
+		// Python raises IndexError here and the line is dropped.
+		return 0, false
+	}
+	d.lastStart, d.lastBefore, d.lastFirst = start, runeBefore(line, startByte), runeAt(line, startByte)
+	if endByte == 0 {
+		// line[endpos-1] with endpos 0 is Python's last character.
+		d.lastLast, _ = utf8.DecodeLastRune(line)
+	} else {
+		d.lastLast = runeBefore(line, endByte)
+	}
+	d.lastEnd, d.lastAfter = end, runeAt(line, endByte)
+	if i != 0 && i != d.lastIndex {
+		i = d.reorder(i)
+	}
+	d.lastIndex = i
+	return i, true
+}
+
+// sameSurroundings is fail2ban's check that the characters around the last
+// date's position are as before, so that the last template may be tried at
+// that position only.
+func (d *Detector) sameSurroundings(line []byte, ascii int) bool {
+	before := noRune
+	if d.lastStart > 0 {
+		before = charAt(line, ascii, d.lastStart-1)
+	}
+	first := charAt(line, ascii, d.lastStart)
+	last := noRune
+	if d.lastEnd > 0 {
+		last = charAt(line, ascii, d.lastEnd-1)
+	}
+	after := charAt(line, ascii, d.lastEnd)
+	left := before == d.lastBefore || first == d.lastFirst && !isAlnum(d.lastFirst)
+	right := after == d.lastAfter || last == d.lastLast && !isAlnum(d.lastLast)
+	return left && right
+}
+
+// reorder is fail2ban's _reorderTemplate: it moves the template at num up
+// the list if its weight or recent use justify it, and returns its new
+// position.
+func (d *Detector) reorder(num int) int {
+	s := d.order[num]
+	untime := s.lastUsed - unusedSeconds
+	weight := s.weight(d.templates[s.template])
+	pos := num / 2
+	if d.firstUnused < num {
+		pos = d.firstUnused
+	}
+	moveable := func() bool {
+		p := &d.order[pos]
+		return weight > p.weight(d.templates[p.template]) || untime > p.lastUsed
+	}
+	if !moveable() {
+		if pos == num-1 {
+			return num
+		}
+		pos = num - 1
+		if !moveable() {
+			return num
+		}
+	}
+	copy(d.order[pos+1:num+1], d.order[pos:num])
+	d.order[pos] = s
+	for d.firstUnused < len(d.order) && d.order[d.firstUnused].hits > 0 {
+		d.firstUnused++
+	}
+	return pos
+}
+
+// charIndex converts a byte offset into line to Python's character index;
+// ascii is the length of line's leading ASCII run.
+func charIndex(line []byte, ascii, b int) int {
+	if b <= ascii {
+		return b
+	}
+	return ascii + utf8.RuneCount(line[ascii:b])
+}
+
+// byteIndex converts a character index to a byte offset, clamped to the
+// line as Python clamps slice bounds.
+func byteIndex(line []byte, ascii, chars int) int {
+	if chars <= ascii {
+		return chars
+	}
+	b := ascii
+	for chars -= ascii; chars > 0 && b < len(line); chars-- {
+		b += runeLen(line, b)
+	}
+	return b
+}
+
+// asciiPrefix returns the length of the leading run of ASCII bytes, which
+// is also a run of characters.
+func asciiPrefix(line []byte) int {
+	i := 0
+	for ; i+8 <= len(line); i += 8 {
+		if binary.LittleEndian.Uint64(line[i:])&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for ; i < len(line); i++ {
+		if line[i] >= utf8.RuneSelf {
+			break
+		}
+	}
+	return i
+}
+
+// charAt is Python's line[i:i+1] for a character index i.
+func charAt(line []byte, ascii, i int) rune {
+	b := byteIndex(line, ascii, i)
+	if b >= len(line) {
+		return noRune
+	}
+	r, _ := decodeRune(line, b)
+	return r
+}
+
+// runeAt is Python's line[i:i+1] at byte offset i.
+func runeAt(line []byte, i int) rune {
+	if i >= len(line) {
+		return noRune
+	}
+	r, _ := decodeRune(line, i)
+	return r
+}
+
+// runeBefore is Python's line[i-1:i] at byte offset i.
+func runeBefore(line []byte, i int) rune {
+	if i <= 0 {
+		return noRune
+	}
+	r, _ := utf8.DecodeLastRune(line[:i])
+	return r
+}

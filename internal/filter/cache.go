@@ -1,0 +1,65 @@
+package filter
+
+import (
+	"container/list"
+	"time"
+)
+
+// ttlCache is fail2ban's Utils.Cache: entries expire maxTime after they
+// were set, and when maxCount is reached the oldest entries are dropped
+// (all expired ones at the front, and at least one). Time comes from the
+// caller, so it follows the log's clock.
+type ttlCache[V any] struct {
+	maxCount int
+	maxTime  time.Duration
+	items    map[string]*list.Element
+	order    list.List // of *cacheEntry[V], oldest first
+}
+
+type cacheEntry[V any] struct {
+	key     string
+	val     V
+	expires time.Time
+}
+
+func newTTLCache[V any](maxCount int, maxTime time.Duration) *ttlCache[V] {
+	return &ttlCache[V]{maxCount: maxCount, maxTime: maxTime, items: map[string]*list.Element{}}
+}
+
+func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
+	if el, ok := c.items[key]; ok {
+		e := el.Value.(*cacheEntry[V])
+		if e.expires.After(now) {
+			return e.val, true
+		}
+		c.unset(key)
+	}
+	var zero V
+	return zero, false
+}
+
+func (c *ttlCache[V]) set(key string, v V, now time.Time) {
+	if len(c.items) >= c.maxCount {
+		for c.order.Len() > 0 {
+			e := c.order.Remove(c.order.Front()).(*cacheEntry[V])
+			delete(c.items, e.key)
+			if e.expires.After(now) && len(c.items) < c.maxCount {
+				break
+			}
+		}
+	}
+	expires := now.Add(c.maxTime)
+	if el, ok := c.items[key]; ok {
+		e := el.Value.(*cacheEntry[V])
+		e.val, e.expires = v, expires
+		return
+	}
+	c.items[key] = c.order.PushBack(&cacheEntry[V]{key: key, val: v, expires: expires})
+}
+
+func (c *ttlCache[V]) unset(key string) {
+	if el, ok := c.items[key]; ok {
+		c.order.Remove(el)
+		delete(c.items, key)
+	}
+}

@@ -1,0 +1,142 @@
+package filter
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func clausesString(cs []clause) string {
+	var parts []string
+	for _, c := range cs {
+		var alts []string
+		for _, l := range c {
+			alts = append(alts, string(l))
+		}
+		parts = append(parts, strings.Join(alts, "|"))
+	}
+	return strings.Join(parts, " & ")
+}
+
+func TestRequiredLiterals(t *testing.T) {
+	tests := []struct {
+		name, pattern, want string
+	}{
+		{"concat", `^<HOST> - \S+ "POST /api/x" 403$`, ` "POST /api/x" 403 &  - `},
+		{"alternation of literals", `^(?:Failed|Invalid) user <HOST>`, ` user  & Failed|Invalid`},
+		{"optional part is not required", `^ab(?:cdef)? <HOST>`, `ab`},
+		{"star is not required", `^(?:long literal)*<HOST>`, ``},
+		{"plus keeps its literal", `^(?:long literal)+<HOST>`, `long literal`},
+		{"case-insensitive letters dropped", `^(?i:denied) by <HOST>`, ` by `},
+		{"case-insensitive digits kept", `^(?i:403) <HOST>`, `403 `},
+		{"alternation with empty branch", `^(?:abc|) <HOST>`, ``},
+		{"alternation of clauses", `^(?:x.*foo|y.*bar) <HOST>`, `foo|bar`},
+		{"newline splits", `^abc<SKIPLINES>defg <HOST>`, `defg  & abc`},
+		{"dollar adds nothing", `xyz$`, `xyz`},
+		{"lookahead relaxed", `^(?!foo)bar <HOST>`, `bar `},
+		{"backreference relaxed", `^(?P<a>\w+)--(?P=a) from <HOST>`, ` from  & --`},
+		{"conditional relaxed", `^(?P<c>a)?(?(c)xyz|uvw) by <HOST>`, ` by `},
+		{"repeat", `^(?:ab){2} <HOST>`, `abab `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _, err := compile(tt.pattern, compileOptions{useDNS: "no", timeout: defaultRegexTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := clausesString(r.clauses); got != tt.want {
+				t.Errorf("clauses of %q = %q, want %q", tt.pattern, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRelax(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`a(?!b)c`, `ac`},
+		{`a(?<=[)]b)c`, `ac`},
+		{`(?>ab)`, `(?:ab)`},
+		{`(?P<a>x)\k<a>`, `(?P<a>x)(?s:.*)`},
+		{`(x)\12`, `(x)(?s:.*)`},
+		{`(?(c)a|b)`, `(?:a|b|)`},
+		{`(?(c)a(?=x))`, `(?:a|)`},
+		{`[(?=]`, `[(?=]`},
+	}
+	for _, tt := range tests {
+		if got := relax(tt.in); got != tt.want {
+			t.Errorf("relax(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMayStraddle(t *testing.T) {
+	tests := []struct {
+		line, lit string
+		want      bool
+	}{
+		// "[" + date + "] " cut to "[] ".
+		{`1.2.3.4 - - [14/May/2024:09:20:02 +0000] "GET /`, `[] "`, true},
+		{`no brackets here`, `[] "`, false},
+		{`only [ no close`, `[] "`, false},
+		// The rest must come at least one byte after the prefix.
+		{`ab`, `ab`, false},
+		{`a-b`, `ab`, true},
+		{`xyz`, `x`, false},
+	}
+	for _, tt := range tests {
+		if got := mayStraddle([]byte(tt.line), []byte(tt.lit)); got != tt.want {
+			t.Errorf("mayStraddle(%q, %q) = %v, want %v", tt.line, tt.lit, got, tt.want)
+		}
+	}
+}
+
+func TestPrefilter(t *testing.T) {
+	compileAll := func(pats ...string) []*regex {
+		var rs []*regex
+		for _, p := range pats {
+			r, _, err := compile(p, compileOptions{useDNS: "no", timeout: defaultRegexTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs = append(rs, r)
+		}
+		return rs
+	}
+	fail := compileAll(`^<HOST> "POST /x" 403$`, `^Failed password for .* from <HOST>$`)
+	pref := compileAll(`^\S+ sshd\[\d+\]: (?P<content>.+)$`)[0]
+	tests := []struct {
+		name     string
+		pref     *regex
+		straddle bool
+		line     string
+		want     bool
+	}{
+		{"first regex literals", nil, false, `1.2.3.4 "POST /x" 403`, true},
+		{"second regex", nil, false, `Failed password for root from 1.2.3.4`, true},
+		{"one literal of two", nil, false, `1.2.3.4 "POST /x" 200`, false},
+		{"none", nil, false, `hello`, false},
+		{"prefregex literal missing", pref, false, `Failed password for root from 1.2.3.4`, false},
+		{"prefregex literal present", pref, false, `h sshd[1]: Failed password for root from 1.2.3.4`, true},
+		{"literal joined by the cut date", nil, true, `1.2.3.4 "POST /[date]x" 403`, true},
+		{"not joined without straddling", nil, false, `1.2.3.4 "POST /[date]x" 403`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPrefilter(tt.pref, fail, nil, tt.straddle)
+			if got := p.candidate([]byte(tt.line)); got != tt.want {
+				t.Errorf("candidate(%q) = %v, want %v (%s)", tt.line, got, tt.want, describe(p))
+			}
+		})
+	}
+	if p := newPrefilter(nil, compileAll(`^<HOST>`), nil, true); p != nil {
+		t.Errorf("prefilter for a regex without literals: %s", describe(p))
+	}
+}
+
+func describe(p *prefilter) string {
+	s := "pref: " + clausesString(p.pref)
+	for i, cs := range p.fail {
+		s += fmt.Sprintf("; fail %d: %s", i, clausesString(cs))
+	}
+	return s
+}

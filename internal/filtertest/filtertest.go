@@ -1,0 +1,289 @@
+// Package filtertest runs one filter over a log and reports what every
+// regular expression matched, in the layout of fail2ban-regex, so that an
+// admin can check a filter against real logs before enabling a jail.
+package filtertest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pinjail/pinjail/internal/filter"
+	"github.com/pinjail/pinjail/internal/linereader"
+)
+
+// maxListed is how many missed or ignored lines the report lists unless told
+// to print all, as fail2ban-regex does.
+const maxListed = 20
+
+// Options select what the run records and prints.
+type Options struct {
+	// Verbose lists every regex, also those with no hit, and under each
+	// the address and time of every match.
+	Verbose         bool
+	PrintAllMatched bool
+	PrintAllMissed  bool
+	PrintAllIgnored bool
+	// Now resolves dates without a year; time.Now when nil.
+	Now func() time.Time
+}
+
+// Hit is one failure found, as the --json output prints it.
+type Hit struct {
+	Line   int               `json:"line"`
+	Time   string            `json:"time"`
+	Host   string            `json:"host"`
+	Fields map[string]string `json:"fields,omitempty"`
+	Regex  int               `json:"failregex"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Lines, Matched, Ignored, Missed int
+	// Truncated counts lines longer than the reader's maximum.
+	Truncated  int
+	FailHits   []int
+	IgnoreHits []int
+	PrefHits   int
+	DateHits   []int
+	Elapsed    time.Duration
+
+	// Listed lines, bounded unless the options ask for all.
+	MatchedLines, MissedLines, IgnoredLines []string
+	// Under each failregex (verbose): address and time of each match.
+	failures [][]Hit
+}
+
+// Run reads the log from r through f. When hit is not nil it is called for
+// every failure found (the --json output).
+func Run(r io.Reader, f *filter.Filter, opts Options, hit func(Hit) error) (*Report, error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	rep := &Report{
+		FailHits:   make([]int, len(f.FailRegexes())),
+		IgnoreHits: make([]int, len(f.IgnoreRegexes())),
+		DateHits:   make([]int, f.NumDateTemplates()),
+		failures:   make([][]Hit, len(f.FailRegexes())),
+	}
+	start := time.Now()
+	lr := linereader.New(r, 0, 0)
+	var res filter.Result
+	t := now()
+	for n := 1; ; n++ {
+		line, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		rep.Lines++
+		if n%4096 == 0 {
+			t = now()
+		}
+		f.Process(line, t, &res)
+		tpl := res.DateTemplate
+		if res.Prefiltered {
+			// The filter skipped the line on its literal prefilter without
+			// parsing its date; count the date anyway so the template
+			// statistics mean what fail2ban-regex's mean.
+			if m, ok := f.DetectDate(line, t); ok {
+				tpl = m.Template
+			} else {
+				tpl = -1
+			}
+		}
+		if tpl >= 0 && tpl < len(rep.DateHits) {
+			rep.DateHits[tpl]++
+		}
+		if res.PrefMatched {
+			rep.PrefHits++
+		}
+		switch {
+		case res.Ignored:
+			rep.Ignored++
+			if res.IgnoreRegex >= 0 && res.IgnoreRegex < len(rep.IgnoreHits) {
+				rep.IgnoreHits[res.IgnoreRegex]++
+			}
+			rep.IgnoredLines = appendBounded(rep.IgnoredLines, line, opts.PrintAllIgnored)
+		case len(res.Matched) > 0:
+			rep.Matched++
+			for _, i := range res.Matched {
+				rep.FailHits[i]++
+			}
+			rep.MatchedLines = appendBounded(rep.MatchedLines, line, opts.PrintAllMatched)
+		default:
+			rep.Missed++
+			rep.MissedLines = appendBounded(rep.MissedLines, line, opts.PrintAllMissed)
+		}
+		for _, fl := range res.Failures {
+			h := Hit{Line: n, Time: fl.Time.Format(time.RFC3339), Host: fl.ID, Fields: fl.Fields, Regex: fl.Regex + 1}
+			if opts.Verbose && fl.Regex >= 0 && fl.Regex < len(rep.failures) {
+				rep.failures[fl.Regex] = append(rep.failures[fl.Regex], Hit{Host: fl.ID, Time: fl.Time.Format("Mon Jan 02 15:04:05 2006")})
+			}
+			if hit != nil {
+				if err := hit(h); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	rep.Truncated = lr.Truncated()
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// appendBounded keeps up to maxListed+1 lines unless all are wanted: one
+// more than can be listed, so the report knows there were too many.
+func appendBounded(list []string, line []byte, all bool) []string {
+	if !all && len(list) > maxListed {
+		return list
+	}
+	return append(list, string(line))
+}
+
+// Header describes the run's inputs for the "Running tests" block.
+type Header struct {
+	Filter      string // e.g. "filter file : sshd, basedir: /etc/fail2ban" or "line : <regex>"
+	Ignore      string // ignoreregex given on the command line, if any
+	MaxLines    int
+	DatePattern string
+	Log         string
+}
+
+// WriteText writes the report in fail2ban-regex's layout.
+func (rep *Report) WriteText(w io.Writer, h Header, f *filter.Filter, opts Options) error {
+	p := &printer{w: w}
+	p.f("\nRunning tests\n=============\n\n")
+	p.f("Use   failregex %s\n", h.Filter)
+	if h.Ignore != "" {
+		p.f("Use ignoreregex line : %s\n", h.Ignore)
+	}
+	if h.MaxLines > 1 {
+		p.f("Use         maxlines : %d\n", h.MaxLines)
+	}
+	if h.DatePattern != "" {
+		p.f("Use      datepattern : %s\n", h.DatePattern)
+	}
+	p.f("Use         log file : %s\n", h.Log)
+	p.f("Use         encoding : UTF-8\n\n\nResults\n=======\n\n")
+
+	if pref := f.PrefRegex(); pref != "" {
+		p.f("Prefregex: %d total\n|  %s\n`-\n\n", rep.PrefHits, pref)
+	}
+	p.regexBlock("Failregex", f.FailRegexes(), rep.FailHits, rep.failures, opts.Verbose)
+	p.regexBlock("Ignoreregex", f.IgnoreRegexes(), rep.IgnoreHits, nil, opts.Verbose)
+
+	p.f("Date template hits:\n|- [# of hits] date format\n")
+	for _, i := range dateOrder(rep.DateHits, opts.Verbose) {
+		p.f("|  [%d] %s\n", rep.DateHits[i], f.DateTemplateName(i))
+	}
+	p.f("`-\n\n")
+	p.f("Lines: %d lines, %d ignored, %d matched, %d missed\n", rep.Lines, rep.Ignored, rep.Matched, rep.Missed)
+	p.f("[processed in %.2f sec]\n\n", rep.Elapsed.Seconds())
+	if rep.Truncated > 0 {
+		p.f("Note: %d line(s) longer than %d bytes were cut to that length.\n\n", rep.Truncated, linereader.DefaultMaxLine)
+	}
+	if opts.PrintAllMatched {
+		p.lines("Matched", rep.MatchedLines, rep.Matched, true, "matched")
+	}
+	p.lines("Ignored", rep.IgnoredLines, rep.Ignored, opts.PrintAllIgnored, "ignored")
+	p.lines("Missed", rep.MissedLines, rep.Missed, opts.PrintAllMissed, "missed")
+	return p.err
+}
+
+// dateOrder lists the templates to print: by hits, most first; without
+// verbose only those with hits, unless none had any.
+func dateOrder(hits []int, verbose bool) []int {
+	var idx []int
+	for i, n := range hits {
+		if n > 0 || verbose {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return hits[idx[a]] > hits[idx[b]] })
+	return idx
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *printer) regexBlock(title string, regexes []string, hits []int, failures [][]Hit, verbose bool) {
+	total := 0
+	for _, n := range hits {
+		total += n
+	}
+	p.f("%s: %d total\n", title, total)
+	if len(regexes) > 0 && (total > 0 || verbose) {
+		p.f("|-  #) [# of hits] regular expression\n")
+		for i, re := range regexes {
+			if hits[i] == 0 && !verbose {
+				continue
+			}
+			p.f("|  %2d) [%d] %s\n", i+1, hits[i], re)
+			if verbose && i < len(failures) {
+				for _, h := range failures[i] {
+					p.f("|      %s  %s\n", h.Host, h.Time)
+				}
+			}
+		}
+		p.f("`-\n")
+	}
+	p.f("\n")
+}
+
+func (p *printer) lines(title string, lines []string, total int, all bool, flag string) {
+	if total == 0 {
+		return
+	}
+	if !all && total > maxListed {
+		p.f("%s line(s): too many to print.  Use --print-all-%s to print all %d lines\n", title, flag, total)
+		return
+	}
+	p.f("|- %s line(s):\n", title)
+	for _, l := range lines {
+		p.f("|  %s\n", l)
+	}
+	p.f("`-\n")
+}
+
+// JSONWriter returns a hit callback that writes one JSON object per line.
+func JSONWriter(w io.Writer) func(Hit) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return func(h Hit) error { return enc.Encode(h) }
+}
+
+// LiteralFilterName describes a regex given on the command line.
+func LiteralFilterName(re string) string {
+	return "line : " + re
+}
+
+// FileFilterName describes a filter read from a file or the config dir.
+func FileFilterName(name, basedir string) string {
+	return "filter file : " + name + ", basedir: " + basedir
+}
+
+// AddrOrID returns the address of a failure ID when it parses as one, so
+// that JSON consumers get a canonical form.
+func AddrOrID(id string) string {
+	if a, err := netip.ParseAddr(strings.Trim(id, "[]")); err == nil {
+		return a.String()
+	}
+	return id
+}
