@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +89,21 @@ func writeJailStatus(w io.Writer, st api.JailStatus) {
 	fmt.Fprintf(w, "   `- Banned IP list:\t%s\n", strings.Join(st.BannedIPs, " "))
 }
 
+// eachAddr applies a ban or unban to every address and prints how many
+// bans changed, as fail2ban-client does.
+func eachAddr(cmd *cobra.Command, jail string, addrs []string, op func(context.Context, string, string) (int, error)) error {
+	total := 0
+	for _, a := range addrs {
+		n, err := op(cmd.Context(), jail, a)
+		if err != nil {
+			return notRunning(err)
+		}
+		total += n
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), total)
+	return nil
+}
+
 func newBanCmd() *cobra.Command {
 	var socket string
 	cmd := &cobra.Command{
@@ -96,16 +112,7 @@ func newBanCmd() *cobra.Command {
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := client.New(socket)
-			total := 0
-			for _, a := range args[1:] {
-				n, err := c.Ban(cmd.Context(), args[0], a)
-				if err != nil {
-					return notRunning(err)
-				}
-				total += n
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), total)
-			return nil
+			return eachAddr(cmd, args[0], args[1:], c.Ban)
 		},
 	}
 	addSocketFlag(cmd, &socket)
@@ -134,16 +141,7 @@ func newUnbanCmd() *cobra.Command {
 			if len(args) < 2 {
 				return errors.New("usage: pinjail unban JAIL ADDR... | pinjail unban --all")
 			}
-			total := 0
-			for _, a := range args[1:] {
-				n, err := c.Unban(cmd.Context(), args[0], a)
-				if err != nil {
-					return notRunning(err)
-				}
-				total += n
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), total)
-			return nil
+			return eachAddr(cmd, args[0], args[1:], c.Unban)
 		},
 	}
 	addSocketFlag(cmd, &socket)

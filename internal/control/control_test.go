@@ -57,8 +57,8 @@ func (b *backend) Ban(_ context.Context, j, a string) (int, error) {
 }
 
 func (b *backend) Unban(_ context.Context, j, a string) (int, error) { return 0, nil }
-func (b *backend) UnbanAll(context.Context) (int, error)              { return 0, nil }
-func (b *backend) Banned(string) []api.Banned                          { return nil }
+func (b *backend) UnbanAll(context.Context) (int, error)             { return 0, nil }
+func (b *backend) Banned(string) []api.Banned                        { return nil }
 func (b *backend) Reload(_ context.Context, j string) api.ReloadResponse {
 	return api.ReloadResponse{Errors: []string{"jail.local:3: bad"}}
 }

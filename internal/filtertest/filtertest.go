@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/pinjail/pinjail/internal/filter"
@@ -277,13 +275,4 @@ func LiteralFilterName(re string) string {
 // FileFilterName describes a filter read from a file or the config dir.
 func FileFilterName(name, basedir string) string {
 	return "filter file : " + name + ", basedir: " + basedir
-}
-
-// AddrOrID returns the address of a failure ID when it parses as one, so
-// that JSON consumers get a canonical form.
-func AddrOrID(id string) string {
-	if a, err := netip.ParseAddr(strings.Trim(id, "[]")); err == nil {
-		return a.String()
-	}
-	return id
 }
