@@ -492,12 +492,49 @@ func peekKindOf(tests []peekTest) peekKind {
 // widthRange returns the least and greatest number of characters n can
 // match; hi is -1 when unbounded.
 func widthRange(n *node) (lo, hi int) {
+	return width(n, func(*node) (int, int) { return 1, 1 })
+}
+
+// byteWidth returns the least and greatest number of bytes n can match;
+// hi is -1 when unbounded.
+func byteWidth(n *node) (lo, hi int) {
+	return width(n, byteLeafWidth)
+}
+
+// byteLeafWidth returns the bytes one literal, class or any-character node
+// can match.
+func byteLeafWidth(n *node) (lo, hi int) {
+	switch n.kind {
+	case nodeLiteral:
+		switch {
+		case n.fold && n.r < utf8.RuneSelf && strings.ContainsRune("iIkKsS", n.r):
+			return 1, 3 // İ, ı, ſ: 2 bytes; K (Kelvin): 3
+		case n.fold && hasCaseVariants(n.r):
+			return 1, utf8.UTFMax
+		}
+		l := utf8.RuneLen(n.r)
+		return l, l
+	case nodeClass:
+		if n.class.canMatchNonASCII() {
+			return 1, utf8.UTFMax
+		}
+		return 1, 1
+	case nodeAny:
+		return 1, utf8.UTFMax
+	}
+	return 1, 1
+}
+
+// width returns the least and greatest width of what n can match, with
+// leaf giving the width of a literal, class or any-character node; hi is
+// -1 when unbounded.
+func width(n *node, leaf func(*node) (int, int)) (lo, hi int) {
 	switch n.kind {
 	case nodeLiteral, nodeClass, nodeAny:
-		return 1, 1
+		return leaf(n)
 	case nodeConcat:
 		for _, sub := range n.subs {
-			l, h := widthRange(sub)
+			l, h := width(sub, leaf)
 			lo += l
 			if hi >= 0 {
 				if h < 0 {
@@ -509,9 +546,9 @@ func widthRange(n *node) (lo, hi int) {
 		}
 		return lo, hi
 	case nodeAlternate, nodeCond:
-		lo, hi = widthRange(n.subs[0])
+		lo, hi = width(n.subs[0], leaf)
 		for _, sub := range n.subs[1:] {
-			l, h := widthRange(sub)
+			l, h := width(sub, leaf)
 			lo = min(lo, l)
 			if hi >= 0 && (h < 0 || h > hi) {
 				hi = h
@@ -519,17 +556,16 @@ func widthRange(n *node) (lo, hi int) {
 		}
 		return lo, hi
 	case nodeRepeat:
-		l, h := widthRange(n.subs[0])
-		lo = l * n.min
+		l, h := width(n.subs[0], leaf)
 		if n.max == unbounded || h < 0 {
 			if h == 0 {
-				return lo, 0
+				return l * n.min, 0
 			}
-			return lo, -1
+			return l * n.min, -1
 		}
-		return lo, h * n.max
+		return l * n.min, h * n.max
 	case nodeGroup, nodeAtomic:
-		return widthRange(n.subs[0])
+		return width(n.subs[0], leaf)
 	case nodeBackref:
 		return 0, -1
 	}
@@ -575,66 +611,6 @@ func findStartHint(n *node) *startHint {
 	}
 	walk(n)
 	return hint
-}
-
-// byteWidth returns the least and greatest number of bytes n can match;
-// hi is -1 when unbounded.
-func byteWidth(n *node) (lo, hi int) {
-	switch n.kind {
-	case nodeLiteral:
-		switch {
-		case n.fold && n.r < utf8.RuneSelf && strings.ContainsRune("iIkKsS", n.r):
-			return 1, 3 // İ, ı, ſ: 2 bytes; K (Kelvin): 3
-		case n.fold && hasCaseVariants(n.r):
-			return 1, utf8.UTFMax
-		}
-		l := utf8.RuneLen(n.r)
-		return l, l
-	case nodeClass:
-		if n.class.canMatchNonASCII() {
-			return 1, utf8.UTFMax
-		}
-		return 1, 1
-	case nodeAny:
-		return 1, utf8.UTFMax
-	case nodeConcat:
-		for _, sub := range n.subs {
-			l, h := byteWidth(sub)
-			lo += l
-			if hi >= 0 {
-				if h < 0 {
-					hi = -1
-				} else {
-					hi += h
-				}
-			}
-		}
-		return lo, hi
-	case nodeAlternate, nodeCond:
-		lo, hi = byteWidth(n.subs[0])
-		for _, sub := range n.subs[1:] {
-			l, h := byteWidth(sub)
-			lo = min(lo, l)
-			if hi >= 0 && (h < 0 || h > hi) {
-				hi = h
-			}
-		}
-		return lo, hi
-	case nodeRepeat:
-		l, h := byteWidth(n.subs[0])
-		if n.max == unbounded || h < 0 {
-			if h == 0 {
-				return l * n.min, 0
-			}
-			return l * n.min, -1
-		}
-		return l * n.min, h * n.max
-	case nodeGroup, nodeAtomic:
-		return byteWidth(n.subs[0])
-	case nodeBackref:
-		return 0, -1
-	}
-	return 0, 0 // empty, assertions, lookarounds
 }
 
 // anchoredStart reports whether every match of n must start at the start
