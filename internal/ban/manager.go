@@ -20,9 +20,14 @@ import (
 // Entry is one ban.
 type Entry struct {
 	ID string
-	// Addr is the banned address; invalid for an ID that is not one.
-	Addr  netip.Addr
-	Start time.Time
+	// Addr is the address the ban was decided for (the last one seen when
+	// failures are counted by prefix); invalid for an ID that is not one.
+	Addr netip.Addr
+	// Prefix is what the firewall blocks: Addr as a /32 or /128, or the
+	// prefix failures were counted by. Invalid for an ID that is not an
+	// address, which is never sent to a firewall.
+	Prefix netip.Prefix
+	Start  time.Time
 	// Duration is the ban's length; config.Permanent for ever.
 	Duration time.Duration
 	// Count is the number of bans of the ID, this one included.
@@ -33,6 +38,16 @@ type Entry struct {
 	// fields. The Manager never modifies them; callers must not either.
 	Matches []string
 	Fields  map[string]string
+}
+
+// Covers reports whether the ban blocks a.
+func (e Entry) Covers(a netip.Addr) bool {
+	return e.Prefix.IsValid() && e.Prefix.Contains(a.Unmap())
+}
+
+// Overlaps reports whether the ban and p have an address in common.
+func (e Entry) Overlaps(p netip.Prefix) bool {
+	return e.Prefix.IsValid() && e.Prefix.Overlaps(p)
 }
 
 // Permanent reports whether the ban never ends.

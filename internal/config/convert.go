@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,25 +176,60 @@ func convertJail(j *Jail, st *store, v jailValues) []error {
 	j.Port = j.Options["port"]
 	j.Protocol = j.Options["protocol"]
 
-	if s, ok := j.Options["maxtracked"]; ok {
-		if n, err := pyInt(s); err != nil || n < 1 {
-			bad("maxtracked", fmt.Errorf("%q is not a positive integer", s))
-		} else {
-			j.MaxTrackedIDs = n
-		}
-	}
-	for _, p := range []struct {
-		opt string
-		max int
-	}{{"ipv4prefix", 32}, {"ipv6prefix", 128}} {
-		if s, ok := j.Options[p.opt]; ok {
-			if n, err := pyInt(s); err != nil || n < 0 || n > p.max {
-				bad(p.opt, fmt.Errorf("%q is not a prefix length from 0 to %d", s, p.max))
-			}
-		}
-	}
-
+	convertPinjail(j, bad)
 	return errs
+}
+
+// convertPinjail fills the fields of pinjail's own options, which fail2ban
+// would ignore.
+func convertPinjail(j *Jail, bad func(opt string, err error)) {
+	intOpt := func(opt string, dst *int, lo, hi int) {
+		s, ok := j.Options[opt]
+		if !ok || s == "" {
+			return
+		}
+		n, err := pyInt(s)
+		if err != nil || n < lo || n > hi {
+			bad(opt, fmt.Errorf("%q is not a whole number from %d to %d", s, lo, hi))
+			return
+		}
+		*dst = n
+	}
+	durOpt := func(opt string, dst *time.Duration) {
+		s, ok := j.Options[opt]
+		if !ok || s == "" {
+			return
+		}
+		d, err := ParseDuration(s)
+		if err == nil && d <= 0 {
+			err = fmt.Errorf("%q is not a positive duration", s)
+		}
+		if err != nil {
+			bad(opt, err)
+			return
+		}
+		*dst = d
+	}
+	intOpt("maxtracked", &j.MaxTrackedIDs, 1, math.MaxInt32)
+	j.IPv4Prefix, j.IPv6Prefix = 32, 128
+	intOpt("ipv4prefix", &j.IPv4Prefix, 8, 32)
+	intOpt("ipv6prefix", &j.IPv6Prefix, 16, 128)
+
+	p := &j.Pexip
+	*p = DefaultPexip()
+	durOpt("joinwindow", &p.JoinWindow)
+	intOpt("joinhold", &p.JoinHold, 1, 1000)
+	intOpt("roombudget", &p.RoomBudget, 0, math.MaxInt32)
+	durOpt("roomwindow", &p.RoomWindow)
+	durOpt("roomattack", &p.RoomAttack)
+	if s := j.Options["attackwebhook"]; s != "" {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("attackwebhook", fmt.Errorf("%q is not an http or https URL", s))
+		} else {
+			p.AttackWebhook = s
+		}
+	}
 }
 
 // overrideFilter applies the jail's filter options to its filter in the

@@ -47,7 +47,10 @@ var jailFirstOpts = []optSpec{{"enabled", kindBool}, {"backend", kindString}, {"
 var jailOptDefaults = map[string]string{"enabled": "false", "backend": "auto", "filter": "", "action": ""}
 
 // pinjailOpts are the jail options pinjail adds to fail2ban's.
-var pinjailOpts = []string{"maxtracked", "ipv4prefix", "ipv6prefix", "blocktype"}
+var pinjailOpts = []string{
+	"maxtracked", "ipv4prefix", "ipv6prefix", "blocktype",
+	"joinwindow", "joinhold", "roombudget", "roomwindow", "roomattack", "attackwebhook",
+}
 
 // Code defaults of fail2ban's server, for options set nowhere.
 const (
@@ -300,6 +303,9 @@ func (l *loader) loadJail(st *store, name string) *Jail {
 		j.Filter = &Filter{MaxLines: 1, LogType: logType(backend)}
 	}
 	pending = append(pending, l.overrideFilter(j, values, filterValues, knownRegex)...)
+	// Join accounting is a mode of the filter, so that both
+	// filter = pexiprp[mode=strict] and the jail's mode = strict choose it.
+	j.Pexip.Joins = j.Filter.Mode == "joins"
 	if len(pending) > 0 {
 		return fail(j.Pos)
 	}

@@ -172,14 +172,30 @@ func TestLoadBuiltinOnly(t *testing.T) {
 	if j == nil || !j.Enabled || j.Err != nil {
 		t.Fatalf("pexiprp jail: %+v", j)
 	}
-	if len(j.Filter.FailRegex) != 1 || j.Filter.DatePattern != "%d/%b/%Y:%H:%M:%S %z" {
+	if len(j.Filter.FailRegex) != 2 || j.Filter.DatePattern != "%d/%b/%Y:%H:%M:%S %z" {
 		t.Errorf("pexiprp filter: %+v", j.Filter)
 	}
 	if len(j.Actions) != 1 || !j.Actions[0].Builtin || j.Actions[0].Name != "nftables" || j.Actions[0].Params["port"] != "443" {
 		t.Errorf("pexiprp actions: %+v", j.Actions[0])
 	}
-	if j.MaxTrackedIDs != 1000000 || j.MaxRetry != 10 || j.FindTime != 5*time.Minute || len(j.LogPaths) != 2 {
+	if j.MaxTrackedIDs != 1000000 || j.MaxRetry != 5 || j.FindTime != 5*time.Minute || len(j.LogPaths) != 2 ||
+		!j.Increment.Enabled || j.IPv6Prefix != 64 || j.IPv4Prefix != 32 {
 		t.Errorf("pexiprp: %+v", j)
+	}
+	want := Pexip{Joins: true, JoinWindow: 2 * time.Minute, JoinHold: 5, RoomBudget: 10, RoomWindow: 10 * time.Minute, RoomAttack: 30 * time.Minute}
+	if j.Pexip != want {
+		t.Errorf("pexiprp accounting: %+v, want %+v", j.Pexip, want)
+	}
+	for _, name := range []string{"pexiprp-slow", "pexip-registration", "pexip-aliasscan"} {
+		if j := cfg.Jail(name); j == nil || !j.Enabled || j.Err != nil || len(j.LogPaths) != 2 {
+			t.Errorf("%s: %+v", name, j)
+		}
+	}
+	if j := cfg.Jail("pexiprp-slow"); j != nil && (!j.Pexip.Joins || j.Pexip.RoomBudget != 0 || j.MaxRetry != 20 || j.FindTime != 24*time.Hour) {
+		t.Errorf("pexiprp-slow: %+v", j)
+	}
+	if j := cfg.Jail("pexip-registration"); j != nil && j.Pexip.Joins {
+		t.Errorf("pexip-registration counts joins: %+v", j.Pexip)
 	}
 }
 

@@ -157,10 +157,47 @@ type Jail struct {
 	// "maxtracked" option); the oldest are evicted first.
 	MaxTrackedIDs int
 
+	// IPv4Prefix and IPv6Prefix are the prefix lengths failures are
+	// counted and banned by (options ipv4prefix, default 32, and
+	// ipv6prefix, default 128 — the built-in Pexip jails set 64), so that
+	// an attacker rotating addresses inside its prefix is one ID.
+	IPv4Prefix, IPv6Prefix int
+
+	// Pexip holds the Pexip accounting options.
+	Pexip Pexip
+
 	// Options holds every option of the jail section after interpolation,
 	// keyed by lower-cased name, for tags that actions and ignorecommand
 	// resolve against the jail.
 	Options map[string]string
+}
+
+// Pexip holds pinjail's accounting options for Pexip PIN failures. They
+// act on failures that carry an "alias" field (the conference alias).
+type Pexip struct {
+	// Joins is set when the filter's mode is "joins": a 403 is held for
+	// JoinWindow and forgiven if the same address joins the same room in
+	// that time; past JoinHold held 403s of one attempt they all count.
+	// mode = strict counts every 403 at once, as Pexip's stock jail.
+	Joins      bool
+	JoinWindow time.Duration // joinwindow
+	JoinHold   int           // joinhold
+	// RoomBudget is how many unexplained 403s one room takes from all
+	// addresses within RoomWindow before it is under attack for RoomAttack
+	// (roombudget, roomwindow, roomattack); 0 turns this off.
+	RoomBudget int
+	RoomWindow time.Duration
+	RoomAttack time.Duration
+	// AttackWebhook receives a JSON POST when a room comes under attack
+	// (attackwebhook); "" for none.
+	AttackWebhook string
+}
+
+// DefaultPexip returns the accounting defaults: 2-minute join window, 5
+// held 403s (two typos in any client flow), no room budget, and for rooms
+// that set one a 10-minute window and 30 minutes under attack.
+func DefaultPexip() Pexip {
+	return Pexip{JoinWindow: 2 * time.Minute, JoinHold: 5, RoomWindow: 10 * time.Minute, RoomAttack: 30 * time.Minute}
 }
 
 // LogPath is one logpath entry.

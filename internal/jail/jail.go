@@ -4,6 +4,11 @@
 // bans and their durations. It is the engine both `pinjail replay` (on log
 // time) and the daemon (on wall time, with sources and enforcement around
 // it) use.
+//
+// Failures that name a Pexip conference (an "alias" field) can go through
+// Pexip accounting first: join accounting (package pexip) holds the 403s
+// of an attempt until a 200 shows they were a join, and a per-room budget
+// bans every address failing on a room under a distributed attack.
 package jail
 
 import (
@@ -18,6 +23,7 @@ import (
 	"github.com/pinjail/pinjail/internal/config"
 	"github.com/pinjail/pinjail/internal/dates"
 	"github.com/pinjail/pinjail/internal/filter"
+	"github.com/pinjail/pinjail/internal/pexip"
 	"github.com/pinjail/pinjail/internal/tracker"
 )
 
@@ -25,35 +31,52 @@ import (
 type EventKind int
 
 const (
+	// Attempt is a failure line as the filter matched it, before any
+	// accounting: for a Pexip jail, one 403 that reached Pexip.
+	Attempt EventKind = iota
 	// Failure is a failure counted against an ID.
-	Failure EventKind = iota
+	Failure
 	// Ban is a new ban, or a longer one for an ID already banned.
 	Ban
+	// Unban is a ban lifted: expired, or by hand.
+	Unban
 	// Ignored is a failure of an allow-listed address.
 	Ignored
+	// Attack is a room put under attack by its failure budget; Fields
+	// holds its "alias".
+	Attack
 )
 
 func (k EventKind) String() string {
 	switch k {
+	case Attempt:
+		return "attempt"
 	case Ban:
 		return "ban"
+	case Unban:
+		return "unban"
 	case Ignored:
 		return "ignored"
+	case Attack:
+		return "attack"
 	default:
 		return "failure"
 	}
 }
 
-// Event is what the jail reports for one failure.
+// Event is what the jail reports.
 type Event struct {
 	Kind EventKind
 	Jail string
 	ID   string
-	// Addr is the address to block; invalid for IDs that are not
-	// addresses (a raw host or an <F-ID>), which are counted but never
+	// Addr is the address the failure came from; invalid for IDs that are
+	// not addresses (a raw host or an <F-ID>), which are counted but never
 	// reach the firewall.
 	Addr netip.Addr
-	Time time.Time
+	// Prefix is what a ban blocks: Addr as a single-address prefix, or the
+	// prefix failures are counted by (ipv6prefix, ipv4prefix).
+	Prefix netip.Prefix
+	Time   time.Time
 	// BanTime is the ban's duration (config.Permanent for ever) and
 	// BanCount how many times the ID has been banned, this one included.
 	BanTime  time.Duration
@@ -80,6 +103,11 @@ type Options struct {
 	History ban.History
 	// Rand returns a number in [0, 1) for bantime.rndtime.
 	Rand func() float64
+	// Live is set when lines arrive as they are logged (the daemon): a
+	// failure logged longer than findtime ago is not counted, as in
+	// fail2ban's daemon, and bans start at now rather than at the log time
+	// of the failure, so that a skewed log clock cannot shorten them.
+	Live bool
 }
 
 // Resolver is what the filter and the allow list need of DNS; a
@@ -99,7 +127,13 @@ type Jail struct {
 	bans    *ban.Manager
 	policy  *ban.Policy
 	allow   *ban.AllowList
+	live    bool
 	res     filter.Result
+
+	// joins and rooms are the Pexip accounting; nil when off.
+	joins    *pexip.Joins
+	rooms    *pexip.Rooms
+	released []pexip.Failure
 
 	lines, matched, failures, ignored, banned atomic.Uint64
 	lastCleanup                               time.Time
@@ -151,10 +185,11 @@ func New(cfg *config.Jail, opts Options) (*Jail, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jail %s: ignoreip: %w", cfg.Name, err)
 	}
-	return &Jail{
+	j := &Jail{
 		cfg:    cfg,
 		log:    log,
 		filter: f,
+		live:   opts.Live,
 		tracker: tracker.New(tracker.Options{
 			FindTime:   cfg.FindTime,
 			MaxRetry:   cfg.MaxRetry,
@@ -164,7 +199,14 @@ func New(cfg *config.Jail, opts Options) (*Jail, error) {
 		bans:   ban.NewManager(),
 		policy: policy,
 		allow:  allow,
-	}, nil
+	}
+	if p := cfg.Pexip; p.Joins {
+		j.joins = pexip.NewJoins(pexip.JoinOptions{Window: p.JoinWindow, Hold: p.JoinHold})
+	}
+	if p := cfg.Pexip; p.RoomBudget > 0 {
+		j.rooms = pexip.NewRooms(pexip.RoomOptions{Budget: p.RoomBudget, Window: p.RoomWindow, AttackPeriod: p.RoomAttack})
+	}
+	return j, nil
 }
 
 // Name returns the jail's name.
@@ -198,41 +240,154 @@ func (j *Jail) Line(ctx context.Context, line []byte, now time.Time, emit func(E
 	}
 	j.matched.Add(1)
 	for i := range j.res.Failures {
-		j.failure(ctx, &j.res.Failures[i], emit)
+		j.failure(ctx, &j.res.Failures[i], now, emit)
 	}
 }
 
-// failure counts one failure and bans its ID when it reaches maxretry.
-func (j *Jail) failure(ctx context.Context, f *filter.Failure, emit func(Event)) {
-	if f.NoFail || f.ID == "" {
+// Tick counts the held 403s whose join window ended by now and forgets
+// old room state. The daemon calls it every second; replay needs not, as
+// every Pexip line moves the accounting's clock.
+func (j *Jail) Tick(ctx context.Context, now time.Time, emit func(Event)) {
+	if j.joins != nil {
+		if d, ok := j.joins.Deadline(); ok && !d.After(now) {
+			j.released = j.joins.Expire(now, j.released[:0])
+			j.count(ctx, j.released, now, emit)
+		}
+	}
+	if j.rooms != nil {
+		j.rooms.Prune(now)
+	}
+}
+
+// Finish counts every 403 still held, as if their join windows had
+// passed: the end of a replayed log, where no 200 can come any more.
+func (j *Jail) Finish(ctx context.Context, emit func(Event)) {
+	if j.joins == nil {
+		return
+	}
+	d, ok := j.joins.Deadline()
+	for ok {
+		j.released = j.joins.Expire(d, j.released[:0])
+		j.count(ctx, j.released, d, emit)
+		d, ok = j.joins.Deadline()
+	}
+}
+
+// failure handles one failure the filter found.
+func (j *Jail) failure(ctx context.Context, f *filter.Failure, now time.Time, emit func(Event)) {
+	if f.ID == "" {
 		return
 	}
 	at := f.Time
+	if j.live && at.Before(now.Add(-j.cfg.FindTime)) {
+		// fail2ban's daemon ignores lines older than findtime: they are
+		// a log read from its start, not an attack in progress.
+		return
+	}
+	id, prefix := j.idOf(f.ID, f.Addr)
+	alias := f.Fields["alias"]
+	if f.NoFail {
+		if alias == "" {
+			return
+		}
+		// A join: the 403s before it on this room were the way in.
+		k := pexip.Key{ID: id, Alias: alias}
+		if j.rooms != nil {
+			j.rooms.Joined(k, at)
+		}
+		if j.joins != nil {
+			j.released = j.joins.Joined(k, at, j.released[:0])
+			j.count(ctx, j.released, j.clock(at, now), emit)
+		}
+		return
+	}
+	ev := Event{Jail: j.cfg.Name, ID: id, Addr: f.Addr, Prefix: prefix, Time: at, Fields: f.Fields}
+	ev.Kind = Attempt
+	emit(ev)
 	// An ID under a ban cannot reach the service, so what it logs meanwhile
 	// comes from connections that were open before the ban; fail2ban does
 	// not count those either.
-	if j.bans.IsBanned(f.ID, at) {
+	decided := j.clock(at, now)
+	if j.bans.IsBanned(id, decided) {
 		return
 	}
-	ev := Event{Jail: j.cfg.Name, ID: f.ID, Addr: f.Addr, Time: at, Fields: f.Fields}
 	if j.allow.Contains(ctx, f.ID, f.Addr, f.Fields) {
 		j.ignored.Add(1)
 		ev.Kind = Ignored
 		emit(ev)
 		return
 	}
+	if alias == "" || (j.joins == nil && j.rooms == nil) {
+		j.add(ctx, pexip.Failure{
+			Key: pexip.Key{ID: id}, Time: at, Addr: f.Addr, Prefix: prefix,
+			Line: firstLine(f.Lines), Fields: f.Fields,
+		}, max(f.Attempts, 1), decided, emit)
+		return
+	}
+	pf := pexip.Failure{
+		Key: pexip.Key{ID: id, Alias: alias}, Time: at, Addr: f.Addr, Prefix: prefix,
+		Line: firstLine(f.Lines), Fields: f.Fields,
+	}
+	if j.rooms != nil {
+		j.roomFailure(pf, decided, emit)
+		if j.bans.IsBanned(id, decided) {
+			return
+		}
+	}
+	if j.joins == nil {
+		j.add(ctx, pf, 1, decided, emit)
+		return
+	}
+	j.released = j.joins.Failed(pf, j.released[:0])
+	j.count(ctx, j.released, decided, emit)
+}
+
+// roomFailure feeds a 403 to the room budget and bans whom it names.
+func (j *Jail) roomFailure(f pexip.Failure, decided time.Time, emit func(Event)) {
+	v := j.rooms.Failed(f.Key, f.Time)
+	if v.Flagged {
+		j.log.Warn("room under attack: banning every address that fails a PIN on it",
+			"alias", f.Alias, "for", j.cfg.Pexip.RoomAttack)
+		emit(Event{Kind: Attack, Jail: j.cfg.Name, Time: f.Time, Fields: map[string]string{"alias": f.Alias}})
+	}
+	for _, id := range v.Ban {
+		t := tracker.Ticket{ID: id, Last: f.Time, Failures: 1}
+		if prev, ok := j.tracker.Get(id); ok {
+			t = prev
+			t.Last = f.Time
+		}
+		addr, prefix := f.Addr, f.Prefix
+		if id != f.ID {
+			addr, prefix = parseID(id)
+		}
+		j.ban(t, addr, prefix, map[string]string{"alias": f.Alias}, decided, emit)
+	}
+}
+
+// count counts failures the join accounting released at decided.
+func (j *Jail) count(ctx context.Context, fs []pexip.Failure, decided time.Time, emit func(Event)) {
+	for _, f := range fs {
+		j.add(ctx, f, 1, decided, emit)
+	}
+}
+
+// add counts one failure and bans its ID when it reaches maxretry. decided
+// is when: the failure's own time, or later when join accounting held it,
+// or the wall clock when live.
+func (j *Jail) add(ctx context.Context, f pexip.Failure, attempts int, decided time.Time, emit func(Event)) {
+	at := f.Time
+	if j.bans.IsBanned(f.ID, decided) {
+		return
+	}
 	j.failures.Add(1)
-	attempts := max(f.Attempts, 1)
 	extra, err := j.policy.ExtraAttempts(f.ID, at, j.cfg.MaxRetry)
 	if err != nil {
 		j.log.Warn("ban history", "id", f.ID, "err", err)
 	}
-	attempts += extra
-	ticket, full := j.tracker.Add(tracker.Failure{ID: f.ID, Time: at, Attempts: attempts, Match: firstLine(f.Lines)})
-	ev.Kind = Failure
-	emit(ev)
+	ticket, full := j.tracker.Add(tracker.Failure{ID: f.ID, Time: at, Attempts: attempts + extra, Match: f.Line})
+	emit(Event{Kind: Failure, Jail: j.cfg.Name, ID: f.ID, Addr: f.Addr, Prefix: f.Prefix, Time: at, Fields: f.Fields})
 	if full {
-		j.ban(ticket, f, emit)
+		j.ban(ticket, f.Addr, f.Prefix, f.Fields, decided, emit)
 	}
 	if at.Sub(j.lastCleanup) > j.cfg.FindTime/4 {
 		j.tracker.Cleanup(at)
@@ -240,8 +395,8 @@ func (j *Jail) failure(ctx context.Context, f *filter.Failure, emit func(Event))
 	}
 }
 
-func (j *Jail) ban(t tracker.Ticket, f *filter.Failure, emit func(Event)) {
-	d, err := j.policy.Decide(t.ID, t.Last)
+func (j *Jail) ban(t tracker.Ticket, addr netip.Addr, prefix netip.Prefix, fields map[string]string, start time.Time, emit func(Event)) {
+	d, err := j.policy.Decide(t.ID, start)
 	if err != nil {
 		// Decide still returns bantime's decision, as fail2ban falls back.
 		j.log.Warn("ban time", "id", t.ID, "err", err)
@@ -250,9 +405,9 @@ func (j *Jail) ban(t tracker.Ticket, f *filter.Failure, emit func(Event)) {
 		t.Matches = full.Matches
 	}
 	entry, outcome := j.bans.Ban(ban.Entry{
-		ID: t.ID, Addr: f.Addr, Start: t.Last, Duration: d.Duration, Count: d.Count,
-		Failures: t.Failures, Matches: t.Matches, Fields: f.Fields,
-	}, t.Last)
+		ID: t.ID, Addr: addr, Prefix: prefix, Start: start, Duration: d.Duration, Count: d.Count,
+		Failures: t.Failures, Matches: t.Matches, Fields: fields,
+	}, start)
 	if outcome != ban.Added {
 		return
 	}
@@ -262,11 +417,54 @@ func (j *Jail) ban(t tracker.Ticket, f *filter.Failure, emit func(Event)) {
 		}
 	}
 	j.banned.Add(1)
-	emit(Event{
-		Kind: Ban, Jail: j.cfg.Name, ID: t.ID, Addr: f.Addr, Time: t.Last,
-		BanTime: entry.Duration, BanCount: entry.Count, Failures: t.Failures,
-		Fields: f.Fields, Matches: t.Matches,
-	})
+	emit(banEvent(j.cfg.Name, Ban, entry))
+}
+
+// clock is the time a decision is taken at: the failure's log time in a
+// replay, the wall clock when live.
+func (j *Jail) clock(logTime, now time.Time) time.Time {
+	if j.live {
+		return now
+	}
+	return logTime
+}
+
+// idOf returns the ID failures of id are counted by and the prefix a ban
+// blocks: the address's ipv4prefix or ipv6prefix when it is an address.
+func (j *Jail) idOf(id string, addr netip.Addr) (string, netip.Prefix) {
+	if !addr.IsValid() {
+		return id, netip.Prefix{}
+	}
+	a := addr.Unmap()
+	bits := j.cfg.IPv4Prefix
+	if a.Is6() {
+		bits = j.cfg.IPv6Prefix
+	}
+	if bits <= 0 || bits >= a.BitLen() {
+		return id, netip.PrefixFrom(a, a.BitLen())
+	}
+	p, _ := a.Prefix(bits)
+	return p.String(), p
+}
+
+// parseID returns the address or prefix an ID names.
+func parseID(id string) (netip.Addr, netip.Prefix) {
+	if p, err := netip.ParsePrefix(id); err == nil {
+		return netip.Addr{}, p.Masked()
+	}
+	if a, err := netip.ParseAddr(id); err == nil {
+		a = a.Unmap()
+		return a, netip.PrefixFrom(a, a.BitLen())
+	}
+	return netip.Addr{}, netip.Prefix{}
+}
+
+func banEvent(jail string, kind EventKind, e ban.Entry) Event {
+	return Event{
+		Kind: kind, Jail: jail, ID: e.ID, Addr: e.Addr, Prefix: e.Prefix, Time: e.Start,
+		BanTime: e.Duration, BanCount: e.Count, Failures: e.Failures,
+		Fields: e.Fields, Matches: e.Matches,
+	}
 }
 
 func firstLine(lines []string) string {

@@ -114,6 +114,14 @@ func Run(ctx context.Context, cfg *config.Config, logs []string, opts Options, e
 			return nil, evErr
 		}
 	}
+	// No 200 can come after the end of the logs: what join accounting
+	// still holds counts now.
+	for i, j := range jails {
+		j.Finish(ctx, emits[i])
+	}
+	if evErr != nil {
+		return nil, evErr
+	}
 	sums := make([]Summary, len(jails))
 	for i, j := range jails {
 		sums[i] = Summary{Jail: j.Name(), Stats: j.Stats(), Addresses: len(banned[i])}

@@ -1,0 +1,331 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pinjail/pinjail/internal/api"
+	"github.com/pinjail/pinjail/internal/ban"
+	"github.com/pinjail/pinjail/internal/config"
+	"github.com/pinjail/pinjail/internal/enforce"
+	"github.com/pinjail/pinjail/internal/jail"
+	"github.com/pinjail/pinjail/internal/source"
+	"github.com/pinjail/pinjail/internal/source/file"
+	"github.com/pinjail/pinjail/internal/source/journal"
+	"github.com/pinjail/pinjail/internal/store"
+	"github.com/pinjail/pinjail/internal/tracker"
+)
+
+// runner is one live jail: its source goroutine feeds its engine.
+type runner struct {
+	name string
+	cfg  *config.Jail
+	d    *Daemon
+
+	// mu serialises the engine between the source goroutine and control
+	// requests.
+	mu       sync.Mutex
+	j        *jail.Jail
+	lastSave time.Time
+
+	files    *file.Follower   // nil for journal jails
+	journal  *journal.Reader // nil for file jails
+	cancel   context.CancelFunc
+	done     chan struct{}
+	startErr error
+}
+
+// startJailLocked builds and starts one jail. prev, when not nil, is the
+// jail it replaces on reload: its bans and failure counts carry over.
+func (d *Daemon) startJailLocked(ctx context.Context, jc *config.Jail, prev *runner) error {
+	j, err := jail.New(jc, jail.Options{Logger: d.log, History: d.store, Live: true})
+	if err != nil {
+		return err
+	}
+	r := &runner{name: jc.Name, cfg: jc, d: d, j: j, done: make(chan struct{})}
+	if err := d.enf.Start(ctx, enforceSpec(jc)); err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+	now := d.now()
+	if prev != nil {
+		j.RestoreTickets(prev.j.Tickets())
+		j.RestoreBans(prev.j.Banned(now), now)
+	} else if err := r.restore(ctx, now); err != nil {
+		d.log.Warn("restoring state", "jail", jc.Name, "err", err)
+	}
+	for _, b := range r.firewallBans(now) {
+		d.enf.Add(b)
+	}
+	d.commit(ctx)
+	if err := r.openSource(ctx); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	go r.run(rctx)
+	d.jails[jc.Name] = r
+	return nil
+}
+
+// restore loads the jail's bans, failure counts and log positions.
+func (r *runner) restore(ctx context.Context, now time.Time) error {
+	bans, err := r.d.store.ActiveBans(ctx, r.name, now)
+	if err != nil {
+		return err
+	}
+	infos := make([]ban.Entry, 0, len(bans))
+	for _, b := range bans {
+		infos = append(infos, ban.Entry{
+			ID: b.ID, Start: b.Time, Duration: b.BanTime, Count: b.Count,
+			Failures: b.Failures, Matches: b.Matches, Fields: b.Fields,
+		})
+	}
+	r.j.RestoreBans(infos, now)
+	tickets, err := r.d.store.Tickets(ctx, r.name)
+	if err != nil {
+		return err
+	}
+	ts := make([]tracker.Ticket, len(tickets))
+	for i, t := range tickets {
+		ts[i] = tracker.Ticket{ID: t.ID, First: t.First, Last: t.Last, Retry: t.Count, Failures: t.Count, Matches: t.Matches}
+	}
+	r.j.RestoreTickets(ts)
+	if len(infos) > 0 || len(ts) > 0 {
+		r.d.log.Info("restored", "jail", r.name, "bans", len(infos), "failing", len(ts))
+	}
+	return nil
+}
+
+func (r *runner) openSource(ctx context.Context) error {
+	log := r.d.log.With("jail", r.name)
+	if strings.HasPrefix(r.cfg.Backend, "systemd") {
+		cursor, err := r.d.store.Cursor(ctx, r.name)
+		if err != nil {
+			log.Warn("journal cursor", "err", err)
+		}
+		jr, err := journal.New(journal.Options{
+			Matches: r.cfg.Filter.JournalMatch,
+			Cursor:  cursor,
+			Since:   r.d.now().Add(-r.cfg.FindTime),
+			Logger:  log,
+		})
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		r.journal = jr
+		return nil
+	}
+	positions, err := r.d.store.Positions(ctx, r.name)
+	if err != nil {
+		log.Warn("log positions", "err", err)
+	}
+	start := make(map[string]file.Position, len(positions))
+	for _, p := range positions {
+		start[p.Path] = file.Position{Path: p.Path, Inode: p.Inode, Offset: p.Offset, FirstLineHash: p.FirstLineHash}
+	}
+	paths := make([]file.Path, len(r.cfg.LogPaths))
+	for i, lp := range r.cfg.LogPaths {
+		paths[i] = file.Path{Pattern: lp.Path, Tail: lp.Tail}
+	}
+	fl, err := file.New(paths, file.Options{Backend: r.cfg.Backend, Start: start, Logger: log})
+	if err != nil {
+		return fmt.Errorf("log files: %w", err)
+	}
+	r.files = fl
+	return nil
+}
+
+func (r *runner) source() source.Source {
+	if r.journal != nil {
+		return r.journal
+	}
+	return r.files
+}
+
+func (r *runner) run(ctx context.Context) {
+	defer close(r.done)
+	emit := func(ev jail.Event) { r.d.onEvent(ctx, r, ev) }
+	err := r.source().Run(ctx, func(l source.Line) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		now := r.d.now()
+		r.j.Line(ctx, l.Text, now, emit)
+		if now.Sub(r.lastSave) >= r.d.opts.Settings.SaveInterval {
+			r.lastSave = now
+			r.d.saveStateLocked(ctx, r)
+		}
+	})
+	if err != nil {
+		r.d.log.Error("log source stopped", "jail", r.name, "err", err)
+	}
+}
+
+// shutdown stops the source and waits for it.
+func (r *runner) shutdown() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// onEvent applies a ban to the firewall and the database as soon as the
+// jail decides it.
+func (d *Daemon) onEvent(ctx context.Context, r *runner, ev jail.Event) {
+	d.met.event(r.name, ev)
+	if ev.Kind != jail.Ban {
+		return
+	}
+	if p, ok := banPrefix(ev); ok {
+		d.enf.Add(enforce.Ban{Jail: r.name, Prefix: p, Timeout: timeout(ev.BanTime)})
+		d.commit(ctx)
+	} else {
+		d.log.Warn("ban of an ID that is not an address: recorded, not enforced", "jail", r.name, "id", ev.ID)
+	}
+	d.log.Info("ban", "jail", r.name, "id", ev.ID, "bantime", ev.BanTime, "failures", ev.Failures)
+	rec := store.BanRecord{
+		Jail: r.name, ID: ev.ID, Time: ev.Time, BanTime: ev.BanTime, Count: ev.BanCount,
+		Failures: ev.Failures, Matches: ev.Matches, Fields: ev.Fields,
+	}
+	if err := d.store.AddBan(ctx, rec); err != nil {
+		d.log.Error("database: saving ban", "jail", r.name, "id", ev.ID, "err", err)
+	}
+}
+
+func timeout(d time.Duration) time.Duration {
+	if d == config.Permanent {
+		return 0
+	}
+	return d
+}
+
+// saveState saves a stopped or idle jail's positions and failure counts.
+func (d *Daemon) saveState(r *runner) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d.saveStateLocked(context.Background(), r)
+}
+
+// saveStateLocked saves positions and failure counts in one transaction.
+// It runs between two lines of the jail's source, so the counts are
+// exactly those of the lines before the saved positions: after a crash the
+// jail resumes there and counts every failure once.
+func (d *Daemon) saveStateLocked(ctx context.Context, r *runner) {
+	var b store.Batch
+	if r.files != nil {
+		var ps []store.Position
+		for _, p := range r.files.Positions() {
+			ps = append(ps, store.Position{Path: p.Path, Inode: p.Inode, Offset: p.Offset, FirstLineHash: p.FirstLineHash})
+		}
+		b.SavePositions(r.name, ps)
+	}
+	if r.journal != nil {
+		if c := r.journal.Cursor(); c != "" {
+			b.SaveCursor(r.name, c)
+		}
+	}
+	tickets := r.j.Tickets()
+	ts := make([]store.Ticket, len(tickets))
+	for i, t := range tickets {
+		ts[i] = store.Ticket{ID: t.ID, First: t.First, Last: t.Last, Count: t.Retry, Matches: t.Matches}
+	}
+	b.SaveTickets(r.name, ts)
+	if err := d.store.Apply(context.WithoutCancel(ctx), &b); err != nil {
+		d.log.Error("database: saving state", "jail", r.name, "err", err)
+	}
+}
+
+func (r *runner) expire(now time.Time) []jail.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.j.Expire(now)
+}
+
+// tick counts the Pexip 403s whose join window ended unanswered.
+func (r *runner) tick(ctx context.Context, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.j.Tick(ctx, now, func(ev jail.Event) { r.d.onEvent(ctx, r, ev) })
+}
+
+// firewallBans returns the jail's bans as the firewall should hold them.
+func (r *runner) firewallBans(now time.Time) []enforce.Ban {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []enforce.Ban
+	for _, b := range r.j.Banned(now) {
+		p := b.Prefix
+		if !p.IsValid() {
+			continue
+		}
+		t := time.Duration(0)
+		if b.Duration != config.Permanent {
+			t = b.Start.Add(b.Duration).Sub(now)
+			if t <= 0 {
+				continue
+			}
+		}
+		out = append(out, enforce.Ban{Jail: r.name, Prefix: p, Timeout: t})
+	}
+	return out
+}
+
+func (r *runner) status(now time.Time) api.JailStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.j.Stats()
+	banned := r.j.Banned(now)
+	ips := make([]string, len(banned))
+	for i, b := range banned {
+		ips[i] = b.ID
+	}
+	js := api.JailStatus{
+		Name:            r.name,
+		CurrentlyFailed: r.j.Failing(),
+		TotalFailed:     st.Failures,
+		CurrentlyBanned: len(banned),
+		TotalBanned:     st.Bans,
+		BannedIPs:       ips,
+	}
+	if r.journal != nil {
+		js.JournalMatches = strings.Join(r.cfg.Filter.JournalMatch, " + ")
+	} else if r.files != nil {
+		for _, p := range r.files.Positions() {
+			js.FileList = append(js.FileList, p.Path)
+		}
+		slices.Sort(js.FileList)
+	}
+	return js
+}
+
+// enforceSpec turns a jail's port, protocol and blocktype into the
+// firewall rule's description.
+func enforceSpec(jc *config.Jail) enforce.Spec {
+	block := jc.Options["blocktype"]
+	if block != "reject" {
+		block = "drop"
+	}
+	var protocols []string
+	if jc.Protocol != "" {
+		protocols = []string{jc.Protocol}
+	}
+	return enforce.Spec{Jail: jc.Name, Ports: jc.Port, Protocols: protocols, Block: block}
+}
+
+// parsePrefix parses an address or prefix given to ban or unban; an
+// address is returned as a single-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or prefix", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

@@ -1,0 +1,217 @@
+package pexip
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC)
+
+// step is one request_token answer in a flow: 403 or 200, after a delay.
+type step struct {
+	after  time.Duration
+	status int
+}
+
+func flow(delay time.Duration, statuses ...int) []step {
+	s := make([]step, len(statuses))
+	for i, st := range statuses {
+		s[i] = step{delay, st}
+	}
+	return s
+}
+
+func TestJoinsClientFlows(t *testing.T) {
+	const sec = time.Second
+	tests := []struct {
+		name    string
+		steps   []step
+		counted int // failures counted once everything expired
+	}{
+		{"PexRTC correct PIN", flow(5*sec, 403, 200), 0},
+		{"PexRTC one typo", flow(5*sec, 403, 403, 403, 200), 0},
+		{"PexRTC two typos", flow(5*sec, 403, 403, 403, 403, 403, 200), 0},
+		{"SDK one typo", flow(5*sec, 403, 403, 200), 0},
+		{"SDK two typos", flow(5*sec, 403, 403, 403, 200), 0},
+		{"SSO", flow(5*sec, 403, 403, 200), 0},
+		{"open room", flow(5*sec, 200), 0},
+		{"gave up after prompt", flow(5*sec, 403), 1},
+		{"brute force", flow(sec, 403, 403, 403, 403, 403, 403, 403, 403), 8},
+		{"slow typist forgiven by final 200", []step{{0, 403}, {100 * sec, 403}, {sec, 403}, {20 * sec, 200}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := NewJoins(DefaultJoinOptions())
+			k := Key{"198.51.100.23", "meet.alice"}
+			now := t0
+			var counted []Failure
+			for _, s := range tt.steps {
+				now = now.Add(s.after)
+				if s.status == 200 {
+					counted = j.Joined(k, now, counted)
+					continue
+				}
+				counted = j.Failed(Failure{Key: k, Time: now}, counted)
+			}
+			counted = j.Expire(now.Add(time.Hour), counted)
+			if len(counted) != tt.counted {
+				t.Fatalf("counted %d failures, want %d", len(counted), tt.counted)
+			}
+			if j.Held() != 0 {
+				t.Fatalf("%d still held", j.Held())
+			}
+		})
+	}
+}
+
+func TestJoinsReleaseAtOnce(t *testing.T) {
+	j := NewJoins(DefaultJoinOptions())
+	k := Key{"198.51.100.23", "meet.alice"}
+	var out []Failure
+	for i := range 5 {
+		out = j.Failed(Failure{Key: k, Time: t0.Add(time.Duration(i) * time.Second)}, out)
+	}
+	if len(out) != 0 {
+		t.Fatalf("%d counted within the hold", len(out))
+	}
+	out = j.Failed(Failure{Key: k, Time: t0.Add(5 * time.Second)}, out)
+	if len(out) != 6 {
+		t.Fatalf("the sixth 403 released %d, want all 6", len(out))
+	}
+	for i, f := range out {
+		if !f.Time.Equal(t0.Add(time.Duration(i) * time.Second)) {
+			t.Fatalf("failure %d at %v: times must be kept", i, f.Time)
+		}
+	}
+}
+
+func TestJoinsRoomIsolation(t *testing.T) {
+	// A 200 on one room never forgives 403s on another.
+	j := NewJoins(DefaultJoinOptions())
+	a := Key{"198.51.100.23", "room-a"}
+	b := Key{"198.51.100.23", "room-b"}
+	var out []Failure
+	out = j.Failed(Failure{Key: b, Time: t0}, out)
+	out = j.Failed(Failure{Key: b, Time: t0.Add(time.Second)}, out)
+	out = j.Joined(a, t0.Add(2*time.Second), out)
+	out = j.Expire(t0.Add(time.Hour), out)
+	if len(out) != 2 {
+		t.Fatalf("room-b failures counted: %d, want 2", len(out))
+	}
+}
+
+func TestJoinsHoldPerIDAcrossRooms(t *testing.T) {
+	j := NewJoins(JoinOptions{Window: time.Minute, Hold: 5, HoldPerID: 10})
+	var out []Failure
+	for i := range 11 {
+		k := Key{"198.51.100.23", fmt.Sprintf("room-%d", i)}
+		out = j.Failed(Failure{Key: k, Time: t0.Add(time.Duration(i) * time.Second)}, out)
+	}
+	if len(out) != 11 {
+		t.Fatalf("spreading over rooms: %d counted at the 11th, want 11", len(out))
+	}
+}
+
+func TestJoinsStaleQueueEntry(t *testing.T) {
+	// A resolved attempt's queue entries must not expire a later attempt on
+	// the same key early.
+	j := NewJoins(JoinOptions{Window: time.Minute, Hold: 5})
+	k := Key{"198.51.100.23", "meet.alice"}
+	var out []Failure
+	out = j.Failed(Failure{Key: k, Time: t0}, out)
+	out = j.Joined(k, t0.Add(time.Second), out)
+	out = j.Failed(Failure{Key: k, Time: t0.Add(50 * time.Second)}, out)
+	out = j.Expire(t0.Add(61*time.Second), out)
+	if len(out) != 0 {
+		t.Fatalf("later attempt expired early: %d", len(out))
+	}
+	out = j.Expire(t0.Add(111*time.Second), out)
+	if len(out) != 1 {
+		t.Fatalf("later attempt: %d counted, want 1", len(out))
+	}
+}
+
+func TestRoomsDistributedAttack(t *testing.T) {
+	r := NewRooms(DefaultRoomOptions())
+	now := t0
+	// A legitimate participant joins first.
+	r.Failed(Key{"203.0.113.5", "vmr"}, now)
+	r.Joined(Key{"203.0.113.5", "vmr"}, now.Add(time.Second))
+
+	var flaggedAt, bannedAfter int
+	var flagged bool
+	banned := map[string]bool{}
+	for i := range 300 {
+		id := fmt.Sprintf("198.51.%d.%d", i/250, i%250)
+		for range 3 {
+			now = now.Add(100 * time.Millisecond)
+			if banned[id] {
+				continue
+			}
+			v := r.Failed(Key{id, "vmr"}, now)
+			if v.Flagged {
+				flagged, flaggedAt = true, i
+			} else if flagged {
+				bannedAfter++
+			}
+			for _, b := range v.Ban {
+				banned[b] = true
+			}
+		}
+	}
+	if !flagged {
+		t.Fatal("room never flagged")
+	}
+	if flaggedAt > 10 {
+		t.Errorf("flagged at the %dth address, want within the budget", flaggedAt)
+	}
+	// After the flag, each new address gets exactly one 403 before its ban.
+	if want := 300 - flaggedAt - 1; bannedAfter != want {
+		t.Errorf("guesses after the flag: %d, want %d (one per address)", bannedAfter, want)
+	}
+	if banned["203.0.113.5"] {
+		t.Error("an address that joined the room was banned")
+	}
+	if v := r.Failed(Key{"203.0.113.5", "vmr"}, now); len(v.Ban) != 0 {
+		t.Error("joined address caught by attack mode")
+	}
+	if !r.UnderAttack("vmr", now) || r.UnderAttack("vmr", now.Add(time.Hour)) {
+		t.Error("attack period wrong")
+	}
+}
+
+func TestRoomsJoinsDoNotFlag(t *testing.T) {
+	// 100 participants joining one meeting within a minute, some with a
+	// typo, never put the room under attack.
+	r := NewRooms(DefaultRoomOptions())
+	now := t0
+	for i := range 100 {
+		k := Key{fmt.Sprintf("203.0.113.%d", i), "allhands"}
+		n := 1
+		if i%5 == 0 {
+			n = 3 // PexRTC typo: prompt, wrong, prompt
+		}
+		for range n {
+			now = now.Add(200 * time.Millisecond)
+			if v := r.Failed(k, now); v.Flagged || len(v.Ban) > 0 {
+				t.Fatalf("join %d flagged the room", i)
+			}
+		}
+		r.Joined(k, now.Add(time.Second))
+	}
+	r.Prune(now.Add(time.Hour))
+}
+
+func BenchmarkJoinsFlow(b *testing.B) {
+	j := NewJoins(DefaultJoinOptions())
+	k := Key{"198.51.100.23", "meet.alice"}
+	now := t0
+	var out []Failure
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		out = j.Failed(Failure{Key: k, Time: now}, out[:0])
+		out = j.Joined(k, now, out)
+	}
+}
