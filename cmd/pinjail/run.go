@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pinjail/pinjail/internal/builtin"
+	"github.com/pinjail/pinjail/internal/config"
 	"github.com/pinjail/pinjail/internal/daemon"
 	"github.com/pinjail/pinjail/internal/enforce"
 	"github.com/pinjail/pinjail/internal/enforce/nft"
@@ -30,10 +31,31 @@ cleanly. Under systemd (Type=notify) it reports readiness and feeds the
 watchdog.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := g.logger()
 			dir, err := g.dir(cmd)
 			if err != nil {
 				return err
+			}
+			// pinjail.conf gives the settings; flags given win over it.
+			conf := config.LoadDaemon(dir, config.Options{})
+			flags := cmd.Flags()
+			if !flags.Changed("db") {
+				s.DBFile = conf.DBFile
+			}
+			if !flags.Changed("dbpurgeage") {
+				s.DBPurgeAge = conf.DBPurgeAge
+			}
+			if !flags.Changed("socket") {
+				s.Socket = conf.Socket
+			}
+			if !flags.Changed("metrics") {
+				s.MetricsAddr = conf.Metrics
+			}
+			if !cmd.Root().PersistentFlags().Changed("log-level") {
+				g.logLevel = conf.LogLevel
+			}
+			log := g.logger()
+			for _, p := range conf.Problems {
+				log.Error("configuration", "problem", p.String())
 			}
 			var enf enforce.Enforcer
 			if dryRun {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type Options struct {
 	WatchdogInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// HTTPClient posts attack notices to webhooks; a client with the
+	// default transport when nil.
+	HTTPClient *http.Client
 }
 
 // Settings are the daemon's own settings, from pinjail.conf.
@@ -89,6 +93,9 @@ type Daemon struct {
 	ctl   *control.Server
 	met   *metrics
 
+	httpClient *http.Client
+	hostname   string
+
 	// mu guards jails and cfg; each jail's own state has its own lock.
 	mu    sync.Mutex
 	jails map[string]*runner
@@ -115,7 +122,11 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	d := &Daemon{opts: opts, log: log, now: now, enf: opts.Enforcer, jails: make(map[string]*runner)}
+	d := &Daemon{opts: opts, log: log, now: now, enf: opts.Enforcer, jails: make(map[string]*runner), httpClient: opts.HTTPClient}
+	if d.httpClient == nil {
+		d.httpClient = &http.Client{}
+	}
+	d.hostname, _ = os.Hostname()
 	cfg, err := d.loadConfig()
 	if err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ type metrics struct {
 	unbans        *prometheus.CounterVec
 	enforceErrors prometheus.Counter
 	events        *prometheus.CounterVec
+	attacks       *prometheus.CounterVec
+	webhookErrors prometheus.Counter
 
 	lines, matched, failures, bans, banned, tracked, lag *prometheus.Desc
 }
@@ -25,6 +27,8 @@ func newMetrics(d *Daemon) *metrics {
 		unbans:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pinjail_unbans_total", Help: "Bans lifted, by expiry or by hand."}, jl),
 		enforceErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pinjail_enforce_errors_total", Help: "Firewall operations that failed."}),
 		events:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pinjail_ignored_total", Help: "Failures of allow-listed addresses."}, jl),
+		attacks:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pinjail_rooms_attacked_total", Help: "Times a Pexip room was put under attack by its failure budget."}, []string{"jail", "alias"}),
+		webhookErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pinjail_webhook_errors_total", Help: "Attack notices the webhook did not take."}),
 		lines:         prometheus.NewDesc("pinjail_lines_total", "Log lines read.", jl, nil),
 		matched:       prometheus.NewDesc("pinjail_lines_matched_total", "Log lines a failregex matched.", jl, nil),
 		failures:      prometheus.NewDesc("pinjail_failures_total", "Failures counted.", jl, nil),
@@ -36,8 +40,12 @@ func newMetrics(d *Daemon) *metrics {
 }
 
 func (m *metrics) event(jailName string, ev jail.Event) {
-	if ev.Kind == jail.Ignored {
+	switch ev.Kind {
+	case jail.Ignored:
 		m.events.WithLabelValues(jailName).Inc()
+	case jail.Attack:
+		// Aliases are few (rooms under attack), so the label stays small.
+		m.attacks.WithLabelValues(jailName, ev.Fields["alias"]).Inc()
 	}
 }
 
@@ -46,6 +54,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.unbans.Describe(ch)
 	m.enforceErrors.Describe(ch)
 	m.events.Describe(ch)
+	m.attacks.Describe(ch)
+	m.webhookErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{m.lines, m.matched, m.failures, m.bans, m.banned, m.tracked, m.lag} {
 		ch <- d
 	}
@@ -56,6 +66,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.unbans.Collect(ch)
 	m.enforceErrors.Collect(ch)
 	m.events.Collect(ch)
+	m.attacks.Collect(ch)
+	m.webhookErrors.Collect(ch)
 	now := m.d.now()
 	for _, r := range m.d.runners() {
 		r.mu.Lock()

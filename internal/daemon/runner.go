@@ -33,7 +33,7 @@ type runner struct {
 	j        *jail.Jail
 	lastSave time.Time
 
-	files    *file.Follower   // nil for journal jails
+	files    *file.Follower  // nil for journal jails
 	journal  *journal.Reader // nil for file jails
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -177,6 +177,9 @@ func (r *runner) shutdown() {
 // jail decides it.
 func (d *Daemon) onEvent(ctx context.Context, r *runner, ev jail.Event) {
 	d.met.event(r.name, ev)
+	if ev.Kind == jail.Attack {
+		d.attacked(r, ev)
+	}
 	if ev.Kind != jail.Ban {
 		return
 	}

@@ -245,15 +245,10 @@ func (j *Jail) Line(ctx context.Context, line []byte, now time.Time, emit func(E
 }
 
 // Tick counts the held 403s whose join window ended by now and forgets
-// old room state. The daemon calls it every second; replay needs not, as
-// every Pexip line moves the accounting's clock.
+// old room state. The daemon calls it every second; in a replay every
+// Pexip line moves the accounting's clock.
 func (j *Jail) Tick(ctx context.Context, now time.Time, emit func(Event)) {
-	if j.joins != nil {
-		if d, ok := j.joins.Deadline(); ok && !d.After(now) {
-			j.released = j.joins.Expire(now, j.released[:0])
-			j.count(ctx, j.released, now, emit)
-		}
-	}
+	j.releaseDue(ctx, now, now, emit)
 	if j.rooms != nil {
 		j.rooms.Prune(now)
 	}
@@ -262,14 +257,23 @@ func (j *Jail) Tick(ctx context.Context, now time.Time, emit func(Event)) {
 // Finish counts every 403 still held, as if their join windows had
 // passed: the end of a replayed log, where no 200 can come any more.
 func (j *Jail) Finish(ctx context.Context, emit func(Event)) {
+	j.releaseDue(ctx, time.Unix(1<<40, 0), time.Time{}, emit)
+}
+
+// releaseDue counts the held 403s due by t, each batch at its own
+// deadline (or at now when live), so that a replay bans when the daemon
+// would have.
+func (j *Jail) releaseDue(ctx context.Context, t, now time.Time, emit func(Event)) {
 	if j.joins == nil {
 		return
 	}
-	d, ok := j.joins.Deadline()
-	for ok {
+	for {
+		d, ok := j.joins.Deadline()
+		if !ok || d.After(t) {
+			return
+		}
 		j.released = j.joins.Expire(d, j.released[:0])
-		j.count(ctx, j.released, d, emit)
-		d, ok = j.joins.Deadline()
+		j.count(ctx, j.released, j.clock(d, now), emit)
 	}
 }
 
@@ -286,6 +290,9 @@ func (j *Jail) failure(ctx context.Context, f *filter.Failure, now time.Time, em
 	}
 	id, prefix := j.idOf(f.ID, f.Addr)
 	alias := f.Fields["alias"]
+	if alias != "" && !j.live {
+		j.releaseDue(ctx, at, now, emit)
+	}
 	if f.NoFail {
 		if alias == "" {
 			return
