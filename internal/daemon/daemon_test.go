@@ -1,0 +1,206 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pinjail/pinjail/internal/builtin"
+	"github.com/pinjail/pinjail/internal/client"
+	"github.com/pinjail/pinjail/internal/enforce"
+)
+
+// testDaemon is a daemon on temporary files with a dry-run enforcer.
+type testDaemon struct {
+	dir, log, db, sock string
+	enf                *enforce.Log
+	d                  *Daemon
+	done               chan error
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newTestDaemon(t *testing.T, dir, local string) *testDaemon {
+	t.Helper()
+	td := &testDaemon{
+		dir: dir, log: filepath.Join(dir, "api.access.log"),
+		db: filepath.Join(dir, "pinjail.db"), sock: filepath.Join(dir, "run", "pinjail.sock"),
+	}
+	writeFile(t, filepath.Join(dir, "jail.local"), fmt.Sprintf(`[pexiprp-slow]
+enabled = false
+[pexip-registration]
+enabled = false
+[pexip-aliasscan]
+enabled = false
+[pexiprp]
+logpath = %s
+%s
+`, td.log, local))
+	if _, err := os.Stat(td.log); err != nil {
+		writeFile(t, td.log, "")
+	}
+	td.start(t)
+	return td
+}
+
+func (td *testDaemon) start(t *testing.T) {
+	t.Helper()
+	s := DefaultSettings()
+	s.DBFile, s.Socket, s.ReconcileInterval, s.SaveInterval = td.db, td.sock, time.Hour, 10*time.Millisecond
+	td.enf = enforce.NewLog(nil, nil)
+	d, err := New(Options{ConfigDir: td.dir, Builtin: builtin.FS(), Settings: s, Enforcer: td.enf, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td.d, td.done = d, make(chan error, 1)
+	go func() { td.done <- d.Run(context.Background()) }()
+	t.Cleanup(td.stop)
+	td.waitFor(t, "the control socket", func() bool {
+		_, err := client.New(td.sock).Status(context.Background())
+		return err == nil
+	})
+}
+
+func (td *testDaemon) stop() {
+	if td.d == nil {
+		return
+	}
+	td.d.Stop()
+	<-td.done
+	td.d = nil
+}
+
+func (td *testDaemon) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// appendGuesses logs n wrong PINs of addr on alias, now.
+func (td *testDaemon) appendGuesses(t *testing.T, addr, alias string, n int) {
+	t.Helper()
+	f, err := os.OpenFile(td.log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range n {
+		fmt.Fprintf(f, "%s - - [%s]  \"POST /api/client/v2/conferences/%s/request_token HTTP/1.1\" 403 46 \"-\" \"curl/8\" \"10.0.0.1:443\" \"403\" \"0.01\"\n",
+			addr, time.Now().Format("02/Jan/2006:15:04:05 -0700"), alias)
+	}
+}
+
+func (td *testDaemon) firewallHas(jail, addr string) bool {
+	return slices.ContainsFunc(td.enf.Banned(jail), func(b enforce.Ban) bool { return b.Prefix.Addr().String() == addr })
+}
+
+func TestBanRestartUnban(t *testing.T) {
+	dir := t.TempDir()
+	td := newTestDaemon(t, dir, "mode = strict\nmaxretry = 3\nroombudget = 0")
+	c := client.New(td.sock)
+	ctx := context.Background()
+
+	td.appendGuesses(t, "198.51.100.7", "meet", 3)
+	td.waitFor(t, "the ban in the firewall", func() bool { return td.firewallHas("pexiprp", "198.51.100.7") })
+	// Two failures of another address are counted, not banned.
+	td.appendGuesses(t, "198.51.100.8", "meet", 2)
+	td.waitFor(t, "the failures", func() bool {
+		st, err := c.JailStatus(ctx, "pexiprp")
+		return err == nil && st.TotalFailed == 5
+	})
+
+	// A restart keeps the ban and the failure count: one more failure bans.
+	td.stop()
+	td.start(t)
+	if !td.firewallHas("pexiprp", "198.51.100.7") {
+		t.Fatal("ban not restored into the firewall")
+	}
+	td.appendGuesses(t, "198.51.100.8", "meet", 1)
+	td.waitFor(t, "the second ban after restart", func() bool { return td.firewallHas("pexiprp", "198.51.100.8") })
+
+	banned, err := c.Banned(ctx, "198.51.100.7")
+	if err != nil || len(banned) != 1 || banned[0].Jail != "pexiprp" {
+		t.Fatalf("banned: %+v %v", banned, err)
+	}
+	if n, err := c.Unban(ctx, "pexiprp", "198.51.100.7"); err != nil || n != 1 {
+		t.Fatalf("unban: %d %v", n, err)
+	}
+	if td.firewallHas("pexiprp", "198.51.100.7") {
+		t.Fatal("unban left the firewall element")
+	}
+	if n, err := c.Ban(ctx, "pexiprp", "2001:db8::/64"); err != nil || n != 1 {
+		t.Fatalf("manual prefix ban: %d %v", n, err)
+	}
+	if _, err := c.Ban(ctx, "pexiprp", "not-an-address"); err == nil {
+		t.Error("a bad address was accepted")
+	}
+	if _, err := c.JailStatus(ctx, "nope"); err == nil {
+		t.Error("an unknown jail was accepted")
+	}
+}
+
+func TestReloadRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	td := newTestDaemon(t, dir, "mode = strict\nmaxretry = 2\nroombudget = 0")
+	c := client.New(td.sock)
+	ctx := context.Background()
+	td.appendGuesses(t, "198.51.100.9", "meet", 2)
+	td.waitFor(t, "the ban", func() bool { return td.firewallHas("pexiprp", "198.51.100.9") })
+
+	writeFile(t, filepath.Join(dir, "jail.local"), "[pexiprp]\nmaxretry = lots\n")
+	resp, err := c.Reload(ctx, "")
+	if err != nil || len(resp.Errors) == 0 {
+		t.Fatalf("a bad configuration was accepted: %+v %v", resp, err)
+	}
+	writeFile(t, filepath.Join(dir, "jail.local"), fmt.Sprintf("[pexiprp]\nlogpath = %s\nmode = strict\nmaxretry = 4\nroombudget = 0\n[pexiprp-slow]\nenabled = false\n[pexip-registration]\nenabled = false\n[pexip-aliasscan]\nenabled = false\n", td.log))
+	if resp, err := c.Reload(ctx, ""); err != nil || len(resp.Errors) > 0 {
+		t.Fatalf("reload: %+v %v", resp, err)
+	}
+	// Bans survive the reload.
+	if b, err := c.Banned(ctx, "198.51.100.9"); err != nil || len(b) != 1 {
+		t.Fatalf("ban lost in reload: %+v %v", b, err)
+	}
+}
+
+func TestAttackWebhook(t *testing.T) {
+	got := make(chan AttackNotice, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n AttackNotice
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		got <- n
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	td := newTestDaemon(t, dir, "roombudget = 3\nattackwebhook = "+srv.URL)
+	for i := range 6 {
+		td.appendGuesses(t, fmt.Sprintf("198.18.0.%d", i+1), "board", 2)
+	}
+	select {
+	case n := <-got:
+		if n.Event != "room_under_attack" || n.Alias != "board" || n.Jail != "pexiprp" || !n.Until.After(n.Time) {
+			t.Errorf("notice %+v", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no webhook call")
+	}
+	td.waitFor(t, "the attackers' bans", func() bool { return td.firewallHas("pexiprp", "198.18.0.1") })
+}
