@@ -19,12 +19,18 @@ type RoomOptions struct {
 	// JoinMemory is how long an address that joined a room stays exempt
 	// from that room's attack mode.
 	JoinMemory time.Duration
+	// PerAddress caps what one address adds to a room's count in Window.
+	// A lone guesser is the per-address count's business; the budget is
+	// for attacks spread over many addresses, and must not put a room
+	// under attack (and ban its new visitors at their PIN prompt) because
+	// one address kept guessing.
+	PerAddress int
 }
 
 // DefaultRoomOptions returns the defaults: 10 in 10 minutes, under attack
 // for 30 minutes, joins remembered for a day.
 func DefaultRoomOptions() RoomOptions {
-	return RoomOptions{Budget: 10, Window: 10 * time.Minute, AttackPeriod: 30 * time.Minute, JoinMemory: 24 * time.Hour}
+	return RoomOptions{Budget: 10, Window: 10 * time.Minute, AttackPeriod: 30 * time.Minute, JoinMemory: 24 * time.Hour, PerAddress: 2}
 }
 
 // Rooms counts each room's unexplained 403s across all addresses. The first
@@ -45,8 +51,10 @@ type room struct {
 	// first holds, per address, the time of its first 403 in the window
 	// (not counted: it may be a PIN prompt).
 	first map[string]time.Time
-	// excess holds the counted 403s, oldest first.
+	// excess holds the counted 403s, oldest first, and perID how many of
+	// them each address has.
 	excess      []stamp
+	perID       map[string]int
 	joined      map[string]time.Time
 	attackUntil time.Time
 }
@@ -54,6 +62,10 @@ type room struct {
 type stamp struct {
 	id string
 	t  time.Time
+}
+
+func newRoom() *room {
+	return &room{first: make(map[string]time.Time), joined: make(map[string]time.Time), perID: make(map[string]int)}
 }
 
 // NewRooms returns an empty Rooms; zero fields of opts take the defaults.
@@ -70,6 +82,9 @@ func NewRooms(opts RoomOptions) *Rooms {
 	}
 	if opts.JoinMemory <= 0 {
 		opts.JoinMemory = def.JoinMemory
+	}
+	if opts.PerAddress <= 0 {
+		opts.PerAddress = def.PerAddress
 	}
 	return &Rooms{opts: opts, rooms: make(map[string]*room)}
 }
@@ -89,7 +104,7 @@ type Verdict struct {
 func (r *Rooms) Failed(k Key, t time.Time) Verdict {
 	rm := r.rooms[k.Alias]
 	if rm == nil {
-		rm = &room{first: make(map[string]time.Time), joined: make(map[string]time.Time)}
+		rm = newRoom()
 		r.rooms[k.Alias] = rm
 	}
 	r.prune(rm, t)
@@ -102,7 +117,10 @@ func (r *Rooms) Failed(k Key, t time.Time) Verdict {
 	if ft, seen := rm.first[k.ID]; !seen || !ft.After(cut) {
 		rm.first[k.ID] = t
 	} else {
-		rm.excess = append(rm.excess, stamp{k.ID, t})
+		if rm.perID[k.ID] < r.opts.PerAddress {
+			rm.excess = append(rm.excess, stamp{k.ID, t})
+			rm.perID[k.ID]++
+		}
 	}
 	if t.Before(rm.attackUntil) {
 		rm.attackUntil = maxTime(rm.attackUntil, t.Add(r.opts.AttackPeriod))
@@ -127,12 +145,13 @@ func (r *Rooms) Failed(k Key, t time.Time) Verdict {
 func (r *Rooms) Joined(k Key, t time.Time) {
 	rm := r.rooms[k.Alias]
 	if rm == nil {
-		rm = &room{first: make(map[string]time.Time), joined: make(map[string]time.Time)}
+		rm = newRoom()
 		r.rooms[k.Alias] = rm
 	}
 	rm.joined[k.ID] = t
 	delete(rm.first, k.ID)
 	rm.excess = slices.DeleteFunc(rm.excess, func(s stamp) bool { return s.id == k.ID })
+	delete(rm.perID, k.ID)
 }
 
 // UnderAttack reports whether the room is under attack at t.
@@ -175,6 +194,11 @@ func (r *Rooms) prune(rm *room, t time.Time) {
 	cut := t.Add(-r.opts.Window)
 	n := 0
 	for n < len(rm.excess) && !rm.excess[n].t.After(cut) {
+		if c := rm.perID[rm.excess[n].id]; c > 1 {
+			rm.perID[rm.excess[n].id] = c - 1
+		} else {
+			delete(rm.perID, rm.excess[n].id)
+		}
 		n++
 	}
 	if n > 0 {
