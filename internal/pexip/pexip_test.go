@@ -215,3 +215,26 @@ func BenchmarkJoinsFlow(b *testing.B) {
 		out = j.Joined(k, now, out)
 	}
 }
+
+func TestRoomsLoneGuesserDoesNotFlag(t *testing.T) {
+	r := NewRooms(DefaultRoomOptions())
+	now := t0
+	// One address guessing hard is the per-address count's business.
+	for range 100 {
+		now = now.Add(time.Second)
+		if v := r.Failed(Key{"198.51.100.1", "vmr"}, now); v.Flagged || len(v.Ban) > 0 {
+			t.Fatalf("a lone guesser flagged the room: %+v", v)
+		}
+	}
+	// Four more guessers, two counted 403s each, exceed the budget of 10.
+	flagged := false
+	for i := range 4 {
+		for range 3 {
+			now = now.Add(time.Second)
+			flagged = flagged || r.Failed(Key{fmt.Sprintf("198.51.100.%d", i+2), "vmr"}, now).Flagged
+		}
+	}
+	if !flagged {
+		t.Error("five guessers did not flag the room")
+	}
+}
