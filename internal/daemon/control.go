@@ -75,9 +75,7 @@ func (d *Daemon) lifted(ctx context.Context, r *runner, evs []jail.Event) {
 	}
 	var b store.Batch
 	for _, ev := range evs {
-		if p, ok := banPrefix(ev); ok {
-			d.enf.Delete(r.name, p)
-		}
+		r.unbanned(ev)
 		b.RemoveBan(r.name, ev.ID)
 		d.met.unbans.WithLabelValues(r.name).Inc()
 		d.log.Info("unban", "jail", r.name, "id", ev.ID, "by", "control")
@@ -183,8 +181,10 @@ func (d *Daemon) Reload(ctx context.Context, name string) api.ReloadResponse {
 				r.shutdown()
 				d.saveState(r)
 				delete(d.jails, jn)
-				if err := d.enf.Stop(runCtx, jn); err != nil {
-					d.log.Error("firewall: stopping jail", "jail", jn, "err", err)
+				if r.nft {
+					if err := d.enf.Stop(runCtx, jn); err != nil {
+						d.log.Error("firewall: stopping jail", "jail", jn, "err", err)
+					}
 				}
 				if err := d.store.RemoveAllBans(runCtx, jn); err != nil {
 					d.log.Error("database", "err", err)

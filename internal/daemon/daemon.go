@@ -318,9 +318,7 @@ func (d *Daemon) expireBans(ctx context.Context) {
 	for _, r := range d.runners() {
 		r.tick(ctx, now)
 		for _, ev := range r.expire(now) {
-			if p, ok := banPrefix(ev); ok {
-				d.enf.Delete(r.name, p)
-			}
+			r.unbanned(ev)
 			batch.RemoveBan(r.name, ev.ID)
 			d.met.unbans.WithLabelValues(r.name).Inc()
 			d.log.Info("unban", "jail", r.name, "id", ev.ID)

@@ -38,6 +38,11 @@ type runner struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	startErr error
+
+	// nft is set when the jail bans in pinjail's nftables table; shell
+	// holds its fail2ban shell actions, nil when it has none.
+	nft   bool
+	shell *actions
 }
 
 // startJailLocked builds and starts one jail. prev, when not nil, is the
@@ -47,9 +52,18 @@ func (d *Daemon) startJailLocked(ctx context.Context, jc *config.Jail, prev *run
 	if err != nil {
 		return err
 	}
-	r := &runner{name: jc.Name, cfg: jc, d: d, j: j, done: make(chan struct{})}
-	if err := d.enf.Start(ctx, enforceSpec(jc)); err != nil {
-		return fmt.Errorf("firewall: %w", err)
+	r := &runner{name: jc.Name, cfg: jc, d: d, j: j, done: make(chan struct{}), nft: usesNftables(jc)}
+	if r.nft {
+		if err := d.enf.Start(ctx, enforceSpec(jc)); err != nil {
+			return fmt.Errorf("firewall: %w", err)
+		}
+	} else if prev != nil && prev.nft {
+		if err := d.enf.Stop(ctx, jc.Name); err != nil {
+			d.log.Error("firewall: stopping jail", "jail", jc.Name, "err", err)
+		}
+	}
+	if r.shell, err = d.startActions(ctx, jc); err != nil {
+		return fmt.Errorf("actions: %w", err)
 	}
 	now := d.now()
 	if prev != nil {
@@ -58,10 +72,19 @@ func (d *Daemon) startJailLocked(ctx context.Context, jc *config.Jail, prev *run
 	} else if err := r.restore(ctx, now); err != nil {
 		d.log.Warn("restoring state", "jail", jc.Name, "err", err)
 	}
-	for _, b := range r.firewallBans(now) {
-		d.enf.Add(b)
+	if r.nft {
+		for _, b := range r.firewallBans(now) {
+			d.enf.Add(b)
+		}
+		d.commit(ctx)
 	}
-	d.commit(ctx)
+	// Shell actions start empty: give them the bans that hold. Restored
+	// marks them, so actions with norestored (mails) stay quiet.
+	for _, e := range j.Banned(now) {
+		b := actionBan(e)
+		b.Restored = true
+		r.shell.ban(d, r.name, b)
+	}
 	if err := r.openSource(ctx); err != nil {
 		return err
 	}
@@ -171,6 +194,7 @@ func (r *runner) shutdown() {
 		r.cancel()
 		<-r.done
 	}
+	r.shell.stop(r.d, r.name, r.j.Banned(r.d.now()))
 }
 
 // onEvent applies a ban to the firewall and the database as soon as the
@@ -183,12 +207,13 @@ func (d *Daemon) onEvent(ctx context.Context, r *runner, ev jail.Event) {
 	if ev.Kind != jail.Ban {
 		return
 	}
-	if p, ok := banPrefix(ev); ok {
+	if p, ok := banPrefix(ev); ok && r.nft {
 		d.enf.Add(enforce.Ban{Jail: r.name, Prefix: p, Timeout: timeout(ev.BanTime)})
 		d.commit(ctx)
-	} else {
+	} else if !ok && r.nft {
 		d.log.Warn("ban of an ID that is not an address: recorded, not enforced", "jail", r.name, "id", ev.ID)
 	}
+	r.shell.ban(d, r.name, eventBan(ev))
 	d.log.Info("ban", "jail", r.name, "id", ev.ID, "bantime", ev.BanTime, "failures", ev.Failures)
 	rec := store.BanRecord{
 		Jail: r.name, ID: ev.ID, Time: ev.Time, BanTime: ev.BanTime, Count: ev.BanCount,
