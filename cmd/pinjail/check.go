@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pinjail/pinjail/internal/config"
 	"github.com/pinjail/pinjail/internal/filter"
+	"github.com/pinjail/pinjail/internal/guessing"
 )
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -23,7 +25,12 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Short: "Test the configuration, like fail2ban-client -t",
 		Long: `Read the configuration, build every enabled jail's filter and actions, and
 print each jail with its filter, log paths and effective settings, then every
-problem with its file and line. Exits non-zero when there is an error.`,
+problem with its file and line. Exits non-zero when there is an error.
+
+For the jails that count wrong conference PINs, it also prints how long one
+address needs to find a random 4-, 6- and 8-digit PIN, guessing once a second
+while not banned and sending the PIN with its first request: for each jail
+alone, and for the jails that read the same logs together.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig(cmd)
@@ -78,6 +85,21 @@ func writeCheck(w io.Writer, cfg *config.Config, all bool) {
 			continue
 		}
 		writeJail(w, j)
+	}
+	for _, group := range pinJailGroups(cfg.Enabled()) {
+		if len(group) < 2 {
+			continue
+		}
+		names := make([]string, len(group))
+		for i, j := range group {
+			names[i] = j.Name
+		}
+		last := len(names) - 1
+		fmt.Fprintf(w, "PIN brute force, %s and %s together (%s):\n", strings.Join(names[:last], ", "), names[last], bruteForceAttacker)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		writeBruteForce(tw, "  ", group)
+		tw.Flush()
+		fmt.Fprintln(w)
 	}
 	if len(cfg.Problems) > 0 {
 		fmt.Fprintln(w, "Problems:")
@@ -159,8 +181,170 @@ func writeJail(w io.Writer, j *config.Jail) {
 		}
 		row(k, a.ActName+"  ("+kind+")")
 	}
+	if j.Enabled && j.Err == nil && countsPINs(j) {
+		row("PIN brute force", bruteForceAttacker+":")
+		writeBruteForce(tw, "  \t", []*config.Jail{j})
+	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// The attacker of the brute-force estimates: one address sending the PIN
+// with its first request_token, the fastest way to guess through a jail,
+// once a second.
+const (
+	bruteForceAttacker = "one address, 1 guess/s while not banned"
+	guessInterval      = time.Second
+)
+
+// writeBruteForce writes one row per PIN length with the time one address
+// needs to find a random PIN through jails, every line after prefix.
+func writeBruteForce(w io.Writer, prefix string, jails []*config.Jail) {
+	// Pexip accepts 4 to 10 digits and recommends 6 or more.
+	for _, digits := range []int{4, 6, 8} {
+		e, err := guessing.Expected(jails, digits, guessing.Attacker{Interval: guessInterval})
+		var s string
+		switch {
+		case err != nil:
+			s = err.Error()
+		case e.Never:
+			s = fmt.Sprintf("never: banned for good after %s, %s", plural(e.Guesses, "guess", "guesses"), odds(e.Chance(digits)))
+		case e.Beyond:
+			s = fmt.Sprintf("%s guesses, more than %d years", thousands(e.Guesses), guessing.HorizonYears)
+		default:
+			s = fmt.Sprintf("%s guesses, about %s", thousands(e.Guesses), approxDuration(e.Seconds))
+		}
+		fmt.Fprintf(w, "%s%d digits\t%s\n", prefix, digits, s)
+	}
+}
+
+// countsPINs reports whether a jail counts wrong conference PINs: its
+// filter is a Pexip one whose failures are 403s of a conference's
+// request_token. The registration and alias-scan jails watch the same
+// endpoint family but guess passwords and room names, not PINs.
+func countsPINs(j *config.Jail) bool {
+	if j.Filter == nil || !strings.HasPrefix(j.Filter.Name, "pexip") {
+		return false
+	}
+	for _, re := range j.Filter.FailRegex {
+		p := re.Pattern
+		if strings.Contains(p, "conferences/") && strings.Contains(p, "request_token") && strings.Contains(p, "403") {
+			return true
+		}
+	}
+	return false
+}
+
+// pinJailGroups returns the jails that count PINs, grouped by the logs they
+// read, in the jails' order: jails that share a log see the same guesses,
+// and an attacker must get past them all.
+func pinJailGroups(jails []*config.Jail) [][]*config.Jail {
+	var pin []*config.Jail
+	for _, j := range jails {
+		if countsPINs(j) {
+			pin = append(pin, j)
+		}
+	}
+	// Union-find over shared logs.
+	parent := make([]int, len(pin))
+	root := func(i int) int {
+		for parent[i] != i {
+			i = parent[i]
+		}
+		return i
+	}
+	reader := make(map[string]int) // a log's first reader
+	for i, j := range pin {
+		parent[i] = i
+		for _, src := range jailLogs(j) {
+			if k, ok := reader[src]; ok {
+				parent[root(i)] = root(k)
+			} else {
+				reader[src] = i
+			}
+		}
+	}
+	var groups [][]*config.Jail
+	index := make(map[int]int) // root to group
+	for i, j := range pin {
+		r := root(i)
+		g, ok := index[r]
+		if !ok {
+			g = len(groups)
+			index[r] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], j)
+	}
+	return groups
+}
+
+// jailLogs names what a jail reads: its log paths, or its journal.
+func jailLogs(j *config.Jail) []string {
+	if strings.HasPrefix(j.Backend, "systemd") || len(j.LogPaths) == 0 {
+		return []string{"journal"}
+	}
+	out := make([]string, len(j.LogPaths))
+	for i, lp := range j.LogPaths {
+		out[i] = lp.Path
+	}
+	return out
+}
+
+// approxDuration writes seconds in the largest unit that keeps the number
+// at least 1.5 (up to years), to three significant digits.
+func approxDuration(seconds float64) string {
+	const (
+		minute = 60
+		hour   = 60 * minute
+		day    = 24 * hour
+		year   = 365.25 * day
+	)
+	v, unit := seconds, "seconds"
+	switch {
+	case seconds >= 1.5*year:
+		v, unit = seconds/year, "years"
+	case seconds >= 1.5*day:
+		v, unit = seconds/day, "days"
+	case seconds >= 1.5*hour:
+		v, unit = seconds/hour, "hours"
+	case seconds >= 1.5*minute:
+		v, unit = seconds/minute, "minutes"
+	}
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f %s", v, unit)
+	case v >= 10:
+		return fmt.Sprintf("%.1f %s", v, unit)
+	}
+	return fmt.Sprintf("%.2f %s", v, unit)
+}
+
+// thousands writes n, not negative, with commas between groups of three
+// digits.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// odds writes a probability as "a 1 in N chance".
+func odds(p float64) string {
+	n := 1 / p
+	s := "a 1 in " + thousands(int64(math.Round(n))) + " chance"
+	if math.Abs(n-math.Round(n)) > 1e-9*n {
+		s = "about " + s
+	}
+	return s
 }
 
 // logPathState notes a log path whose glob matches nothing yet: pinjail

@@ -650,8 +650,12 @@ func (fl *Follower) deliver(tf *tailedFile, chunk []byte, handle func(source.Lin
 	var lines uint64
 	cut := tf.split.truncated
 	tf.split.feed(chunk, func(text []byte, end int64) {
-		handle(source.Line{Path: tf.path, Text: text, Offset: end})
+		// The position moves past the line before the callback sees it, so
+		// that state saved from inside the callback (counts that include
+		// this line) pairs with a position that excludes it on resume.
 		tf.committed = end
+		fl.publish(tf)
+		handle(source.Line{Path: tf.path, Text: text, Offset: end})
 		lines++
 	})
 	tf.size = max(tf.size, tf.split.off)
