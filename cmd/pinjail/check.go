@@ -159,6 +159,19 @@ func writeJail(w io.Writer, j *config.Jail) {
 		}
 		row("bantime.increment", inc)
 	}
+	if p := j.Pexip; p.Joins {
+		row("join accounting", fmt.Sprintf("403s held %v for the join's 200, up to %d per address and room", p.JoinWindow, p.JoinHold))
+	}
+	if p := j.Pexip; p.RoomBudget > 0 {
+		rb := fmt.Sprintf("%d unexplained 403s in %v from all addresses → under attack for %v", p.RoomBudget, p.RoomWindow, p.RoomAttack)
+		if p.AttackWebhook != "" {
+			rb += ", webhook " + p.AttackWebhook
+		}
+		row("room budget", rb)
+	}
+	if j.IPv4Prefix > 0 && j.IPv4Prefix < 32 || j.IPv6Prefix > 0 && j.IPv6Prefix < 128 {
+		row("counted per", fmt.Sprintf("IPv4 /%d, IPv6 /%d", j.IPv4Prefix, j.IPv6Prefix))
+	}
 	if j.Port != "" || j.Protocol != "" {
 		row("port", j.Port+"/"+j.Protocol)
 	}
