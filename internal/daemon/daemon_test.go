@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pinjail/pinjail/internal/builtin"
 	"github.com/pinjail/pinjail/internal/client"
 	"github.com/pinjail/pinjail/internal/enforce"
@@ -22,6 +24,7 @@ import (
 type testDaemon struct {
 	dir, log, db, sock string
 	enf                *enforce.Log
+	reg                *prometheus.Registry
 	d                  *Daemon
 	done               chan error
 }
@@ -61,7 +64,8 @@ func (td *testDaemon) start(t *testing.T) {
 	s := DefaultSettings()
 	s.DBFile, s.Socket, s.ReconcileInterval, s.SaveInterval = td.db, td.sock, time.Hour, 10*time.Millisecond
 	td.enf = enforce.NewLog(nil, nil)
-	d, err := New(Options{ConfigDir: td.dir, Builtin: builtin.FS(), Settings: s, Enforcer: td.enf, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	td.reg = prometheus.NewRegistry()
+	d, err := New(Options{ConfigDir: td.dir, Builtin: builtin.FS(), Settings: s, Enforcer: td.enf, Registry: td.reg, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +158,57 @@ func TestBanRestartUnban(t *testing.T) {
 	if _, err := c.JailStatus(ctx, "nope"); err == nil {
 		t.Error("an unknown jail was accepted")
 	}
+
+	metrics := gather(t, td.reg)
+	for name, want := range map[string]float64{
+		"pinjail_lines_total":          1, // since the restart
+		"pinjail_lines_matched_total":  1,
+		"pinjail_failures_total":       1,
+		"pinjail_bans_total":           2,
+		"pinjail_banned":               2,
+		"pinjail_unbans_total":         1,
+		"pinjail_follower_lag_bytes":   0,
+		"pinjail_tracked_ids":          -1, // present, any value
+		"pinjail_enforce_errors_total": 0,
+	} {
+		got, ok := metrics[name]
+		if !ok {
+			t.Errorf("metric %s missing", name)
+		} else if want >= 0 && got != want {
+			t.Errorf("metric %s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// gather returns the registry's metrics of jail pexiprp (or with no jail
+// label) by name.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			jailLabel := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "jail" {
+					jailLabel = l.GetValue()
+				}
+			}
+			if jailLabel != "" && jailLabel != "pexiprp" {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[f.GetName()] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[f.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func TestReloadRejectsBadConfig(t *testing.T) {

@@ -177,7 +177,11 @@ func (r *runner) run(ctx context.Context) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		now := r.d.now()
-		r.j.Line(ctx, l.Text, now, emit)
+		at := now
+		if !l.Time.IsZero() {
+			at = l.Time // a journal entry's own time
+		}
+		r.j.Line(ctx, l.Text, at, emit)
 		if now.Sub(r.lastSave) >= r.d.opts.Settings.SaveInterval {
 			r.lastSave = now
 			r.d.saveStateLocked(ctx, r)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -163,6 +164,8 @@ func New(cfg *config.Jail, opts Options) (*Jail, error) {
 		Location: loc,
 		Resolver: fres,
 		Logger:   log,
+		// Journal entries come dated: Line's now is the entry's time.
+		Journal: strings.HasPrefix(cfg.Backend, "systemd"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jail %s: %w", cfg.Name, err)
@@ -231,7 +234,8 @@ func (j *Jail) Stats() Stats {
 
 // Line runs one log line through the jail and reports what it found
 // through emit. now is the current time: it resolves dates without a year
-// and dates a line that has none.
+// and dates a line that has none. For a journal jail it is the entry's
+// time.
 func (j *Jail) Line(ctx context.Context, line []byte, now time.Time, emit func(Event)) {
 	j.lines.Add(1)
 	j.filter.Process(line, now, &j.res)
