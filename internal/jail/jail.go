@@ -204,7 +204,7 @@ func New(cfg *config.Jail, opts Options) (*Jail, error) {
 		allow:  allow,
 	}
 	if p := cfg.Pexip; p.Joins {
-		j.joins = pexip.NewJoins(pexip.JoinOptions{Window: p.JoinWindow, Hold: p.JoinHold})
+		j.joins = pexip.NewJoins(pexip.JoinOptions{Window: p.JoinWindow, Hold: p.JoinHold, MaxAttempts: cfg.MaxTrackedIDs})
 	}
 	if p := cfg.Pexip; p.RoomBudget > 0 {
 		j.rooms = pexip.NewRooms(pexip.RoomOptions{Budget: p.RoomBudget, Window: p.RoomWindow, AttackPeriod: p.RoomAttack})

@@ -53,6 +53,10 @@ type JoinOptions struct {
 	// HoldPerID caps the 403s held for one ID across all rooms, so an
 	// address spreading guesses over many rooms is not held indefinitely.
 	HoldPerID int
+	// MaxAttempts caps the attempts held at once, bounding memory under a
+	// flood of distinct addresses; past it the oldest attempts count at
+	// once, which only ever bans sooner. 0 means no cap.
+	MaxAttempts int
 }
 
 // DefaultJoinOptions returns the defaults: a 2-minute window (Infinity's PIN
@@ -122,6 +126,23 @@ func (j *Joins) Failed(f Failure, out []Failure) []Failure {
 		return j.release(f.ID, out)
 	}
 	j.queue = append(j.queue, queued{key: f.Key, deadline: f.Time.Add(j.opts.Window), gen: a.gen})
+	if j.opts.MaxAttempts > 0 && len(j.attempts) > j.opts.MaxAttempts {
+		out = j.evict(out)
+	}
+	return out
+}
+
+// evict counts the oldest attempts until the cap holds again.
+func (j *Joins) evict(out []Failure) []Failure {
+	for len(j.attempts) > j.opts.MaxAttempts && j.head < len(j.queue) {
+		q := j.queue[j.head]
+		j.head++
+		if a := j.attempts[q.key]; a != nil && a.gen == q.gen {
+			out = append(out, a.held...)
+			j.drop(q.key, a)
+		}
+	}
+	j.compact()
 	return out
 }
 

@@ -238,3 +238,15 @@ func TestRoomsLoneGuesserDoesNotFlag(t *testing.T) {
 		t.Error("six guessers did not flag the room")
 	}
 }
+
+func TestJoinsMaxAttempts(t *testing.T) {
+	j := NewJoins(JoinOptions{MaxAttempts: 100})
+	var counted int
+	for i := range 1000 {
+		out := j.Failed(Failure{Key: Key{fmt.Sprintf("198.18.%d.%d", i/250, i%250), "vmr"}, Time: t0.Add(time.Duration(i) * time.Millisecond)}, nil)
+		counted += len(out)
+	}
+	if j.Held() != 100 || counted != 900 {
+		t.Errorf("held %d, counted %d; want 100 and 900", j.Held(), counted)
+	}
+}
