@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"sync/atomic"
 	"time"
@@ -12,12 +13,14 @@ import (
 	"github.com/pinjail/pinjail/internal/jail"
 	"github.com/pinjail/pinjail/internal/progress"
 	"github.com/pinjail/pinjail/internal/replay"
+	"github.com/pinjail/pinjail/internal/report"
 )
 
 func newReplayCmd(g *globals) *cobra.Command {
 	var (
-		jails   []string
-		jsonOut bool
+		jails      []string
+		jsonOut    bool
+		reportPath string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay [--jail NAME]... LOG...",
@@ -34,7 +37,13 @@ banned again while its ban holds. LOG "-" reads standard input.`,
 			}
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
+			rep, err := createReport(reportPath)
+			if err != nil {
+				return err
+			}
+			defer rep.discard()
 			onEvent := func(ev jail.Event) error {
+				rep.record(ev)
 				if ev.Kind != jail.Ban {
 					return nil
 				}
@@ -55,6 +64,9 @@ banned again while its ban holds. LOG "-" reads standard input.`,
 			if err != nil {
 				return err
 			}
+			if err := rep.write(sums); err != nil {
+				return err
+			}
 			if !jsonOut {
 				replay.WriteSummary(out, sums)
 			}
@@ -63,7 +75,65 @@ banned again while its ban holds. LOG "-" reads standard input.`,
 	}
 	cmd.Flags().StringArrayVarP(&jails, "jail", "j", nil, "jail to run (repeatable); all enabled jails by default")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per ban and no summary")
+	cmd.Flags().StringVar(&reportPath, "report", "", "also write a self-contained HTML report (rooms, banned sources, timeline) to `FILE`")
 	return cmd
+}
+
+// reportFile is the --report output. It is created before the replay, so
+// that a bad path fails at once rather than after a long replay, and
+// removed unless the report was written.
+type reportFile struct {
+	f   *os.File
+	rec *report.Recorder
+}
+
+// createReport creates the report at path; it returns nil, and the methods
+// do nothing, when path is empty.
+func createReport(path string) (*reportFile, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return &reportFile{f: f, rec: report.NewRecorder(report.Options{})}, nil
+}
+
+func (r *reportFile) record(ev jail.Event) {
+	if r != nil {
+		r.rec.Record(ev)
+	}
+}
+
+// write writes the report, with the jails' line counts, and closes it.
+func (r *reportFile) write(sums []replay.Summary) error {
+	if r == nil {
+		return nil
+	}
+	for _, s := range sums {
+		r.rec.SetStats(s.Jail, s.Stats)
+	}
+	err := r.rec.Write(r.f)
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	name := r.f.Name()
+	r.f = nil
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("report %s: %w", name, err)
+	}
+	return nil
+}
+
+// discard removes the report if it was not written.
+func (r *reportFile) discard() {
+	if r == nil || r.f == nil {
+		return
+	}
+	r.f.Close()
+	os.Remove(r.f.Name())
 }
 
 // totalSize sums the sizes of the regular files among logs.

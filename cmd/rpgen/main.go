@@ -4,6 +4,12 @@
 //
 //	rpgen -n 1000000 -seed 1 -o /tmp/rp.log
 //
+// -legitimate leaves the attackers out, and -until ends the log at a time
+// rather than after -n lines (-n 0 -until ... for no line limit): the
+// background of a scenario, in which no address should ever be banned.
+//
+//	rpgen -legitimate -n 0 -until 2024-05-14T10:00:00Z -rate 20 -o /tmp/bg.log
+//
 // On standard error it reports how many lines each kind of filter must
 // match, so that benchmarks can check a filter's match count against it.
 package main
@@ -33,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "-", "output file, - for standard output")
 	start := fs.String("start", "2024-05-14T09:00:00Z", "time of the first line, RFC 3339; the log keeps its offset")
 	rate := fs.Float64("rate", rplog.DefaultRate, "mean lines per second of log time")
+	until := fs.String("until", "", "end the log at this time, RFC 3339; with -n 0, no line limit")
+	legitimate := fs.Bool("legitimate", false, "leave out the attackers: PIN and registration guessers, alias scanners")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,7 +51,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-start: %w", err)
 	}
-	opts := rplog.TrafficOptions{Start: t0, Lines: *lines, Rate: *rate}
+	opts := rplog.TrafficOptions{Start: t0, Lines: *lines, Rate: *rate, LegitimateOnly: *legitimate}
+	if *until != "" {
+		if opts.Until, err = time.Parse(time.RFC3339, *until); err != nil {
+			return fmt.Errorf("-until: %w", err)
+		}
+	} else if *lines == 0 {
+		return fmt.Errorf("-n 0 needs -until")
+	}
 
 	var c rplog.Counts
 	if *out == "-" {

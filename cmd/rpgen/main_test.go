@@ -41,6 +41,9 @@ func TestRun(t *testing.T) {
 func TestRunRejects(t *testing.T) {
 	for _, args := range [][]string{
 		{"-start", "yesterday"},
+		{"-until", "tomorrow"},
+		{"-start", "2024-05-14T09:00:00Z", "-until", "2024-05-14T08:00:00Z"},
+		{"-n", "0"},
 		{"-n", "-1"},
 		{"-rate", "-5"},
 		{"-o", filepath.Join(t.TempDir(), "missing", "rp.log")},
@@ -51,5 +54,24 @@ func TestRunRejects(t *testing.T) {
 		if err := run(append([]string{"-n", "10"}, args...), &stdout, &stderr); err == nil {
 			t.Errorf("rpgen %s: no error", strings.Join(args, " "))
 		}
+	}
+}
+
+func TestRunUntilLegitimate(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	args := []string{"-n", "0", "-legitimate", "-rate", "20", "-start", "2024-05-14T09:00:00Z", "-until", "2024-05-14T09:10:00Z"}
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Count(stdout.Bytes(), []byte("\n"))
+	if lines < 10_000 || lines > 14_000 {
+		t.Errorf("%d lines in 10 minutes at 20 lines/s", lines)
+	}
+	last := stdout.Bytes()[bytes.LastIndexByte(stdout.Bytes()[:stdout.Len()-1], '\n')+1:]
+	if !bytes.Contains(last, []byte("[14/May/2024:09:09:")) {
+		t.Errorf("last line %q is not in the tenth minute", last)
+	}
+	if !strings.Contains(stderr.String(), " 0 unknown aliases") {
+		t.Errorf("stderr %q: want no alias scanning", stderr.String())
 	}
 }

@@ -121,7 +121,9 @@ func (m *Manager) Ban(e Entry, now time.Time) (Entry, Outcome) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.bans[e.ID]; ok {
+	// A ban that ended but was not expired yet (a replay expires nothing)
+	// is history: the new one is a ban of its own.
+	if old, ok := m.bans[e.ID]; ok && !old.endsBefore(now) {
 		if !endsLater(e, old) {
 			return old, AlreadyBanned
 		}

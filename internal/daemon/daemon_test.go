@@ -245,7 +245,7 @@ func TestAttackWebhook(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	td := newTestDaemon(t, dir, "roombudget = 3\nattackwebhook = "+srv.URL)
+	td := newTestDaemon(t, dir, "mode = strict\nroombudget = 3\nattackwebhook = "+srv.URL)
 	for i := range 6 {
 		td.appendGuesses(t, fmt.Sprintf("198.18.0.%d", i+1), "board", 2)
 	}

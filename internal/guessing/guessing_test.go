@@ -182,13 +182,13 @@ func TestExpected(t *testing.T) {
 			want: Estimate{Guesses: 500_000, Seconds: 99_999*304 + 4},
 		},
 		{
-			// A budget of 1 it can: the first failure on a room may be a
-			// PIN prompt, the next two go over the budget and ban. The
-			// hour-long ban outlasts the room's 30 minutes under attack.
+			// A budget of 1 it can: two unexplained failures go over it
+			// and ban. The hour-long ban outlasts the room's 30 minutes
+			// under attack.
 			name:     "room budget of 1",
 			jails:    []*config.Jail{withRooms(jail("pexiprp", 100, 300, 3600), 1)},
 			attacker: script, digits: 4,
-			want: Estimate{Guesses: 5_000, Seconds: 1_666*3602 + 1},
+			want: Estimate{Guesses: 5_000, Seconds: 2_499*3601 + 1},
 		},
 		{
 			name:     "permanent ban",

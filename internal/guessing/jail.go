@@ -124,7 +124,7 @@ func exhaustibleAlone(opts pexip.RoomOptions) bool {
 	rooms := pexip.NewRooms(opts)
 	k := pexip.Key{ID: attackerID, Alias: room}
 	for range opts.Budget + 2 {
-		if v := rooms.Failed(k, time.Unix(epochUnix, 0)); v.Flagged {
+		if v := rooms.Counted(k, time.Unix(epochUnix, 0)); v.Flagged {
 			return true
 		}
 	}
@@ -175,12 +175,12 @@ func (j *jailSim) failed(now time.Time) error {
 	}
 	if j.rooms != nil {
 		j.lastRoomFailure = now
-		if v := j.rooms.Failed(pexip.Key{ID: attackerID, Alias: room}, now); len(v.Ban) > 0 {
+		if j.rooms.Attacked(pexip.Key{ID: attackerID, Alias: room}, now) {
 			return j.ban(now)
 		}
 	}
 	if j.joins == nil {
-		return j.add(now, now)
+		return j.counted(now, now)
 	}
 	j.joinTimes = append(trimBefore(j.joinTimes, now.Add(-j.joinWindow)), now)
 	j.released = j.joins.Failed(pexip.Failure{Key: pexip.Key{ID: attackerID, Alias: room}, Time: now}, j.released[:0])
@@ -207,11 +207,26 @@ func (j *jailSim) releaseDue(now time.Time) error {
 
 func (j *jailSim) count(decided time.Time) error {
 	for _, f := range j.released {
-		if err := j.add(f.Time, decided); err != nil {
+		if err := j.counted(f.Time, decided); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// counted counts one unexplained failure against the room's budget, then
+// against the attacker, as jail.Jail.counted does.
+func (j *jailSim) counted(at, decided time.Time) error {
+	if j.rooms != nil && !j.banned(decided) {
+		k := pexip.Key{ID: attackerID, Alias: room}
+		if j.rooms.Attacked(k, decided) {
+			return j.ban(decided)
+		}
+		if v := j.rooms.Counted(k, at); len(v.Ban) > 0 {
+			return j.ban(decided)
+		}
+	}
+	return j.add(at, decided)
 }
 
 // add counts one failure logged at at and bans when the ticket is full, as

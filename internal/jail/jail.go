@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -293,7 +294,7 @@ func (j *Jail) failure(ctx context.Context, f *filter.Failure, now time.Time, em
 		return
 	}
 	id, prefix := j.idOf(f.ID, f.Addr)
-	alias := f.Fields["alias"]
+	alias := roomOf(f.Fields["alias"])
 	if alias != "" && !j.live {
 		j.releaseDue(ctx, at, now, emit)
 	}
@@ -328,58 +329,72 @@ func (j *Jail) failure(ctx context.Context, f *filter.Failure, now time.Time, em
 		emit(ev)
 		return
 	}
-	if alias == "" || (j.joins == nil && j.rooms == nil) {
-		j.add(ctx, pexip.Failure{
-			Key: pexip.Key{ID: id}, Time: at, Addr: f.Addr, Prefix: prefix,
-			Line: firstLine(f.Lines), Fields: f.Fields,
-		}, max(f.Attempts, 1), decided, emit)
-		return
-	}
 	pf := pexip.Failure{
 		Key: pexip.Key{ID: id, Alias: alias}, Time: at, Addr: f.Addr, Prefix: prefix,
 		Line: firstLine(f.Lines), Fields: f.Fields,
 	}
-	if j.rooms != nil {
-		j.roomFailure(pf, decided, emit)
-		if j.bans.IsBanned(id, decided) {
-			return
-		}
+	if alias == "" || (j.joins == nil && j.rooms == nil) {
+		j.add(ctx, pf, max(f.Attempts, 1), decided, emit)
+		return
+	}
+	if j.rooms != nil && j.rooms.Attacked(pf.Key, at) {
+		// The room is under attack: no holding, no counting.
+		j.roomBan(j.ticket(id, at), pf.Addr, pf.Prefix, alias, decided, emit)
+		return
 	}
 	if j.joins == nil {
-		j.add(ctx, pf, 1, decided, emit)
+		j.counted(ctx, pf, decided, emit)
 		return
 	}
 	j.released = j.joins.Failed(pf, j.released[:0])
 	j.count(ctx, j.released, decided, emit)
 }
 
-// roomFailure feeds a 403 to the room budget and bans whom it names.
-func (j *Jail) roomFailure(f pexip.Failure, decided time.Time, emit func(Event)) {
-	v := j.rooms.Failed(f.Key, f.Time)
-	if v.Flagged {
-		j.log.Warn("room under attack: banning every address that fails a PIN on it",
-			"alias", f.Alias, "for", j.cfg.Pexip.RoomAttack)
-		emit(Event{Kind: Attack, Jail: j.cfg.Name, Time: f.Time, Fields: map[string]string{"alias": f.Alias}})
-	}
-	for _, id := range v.Ban {
-		t := tracker.Ticket{ID: id, Last: f.Time, Failures: 1}
-		if prev, ok := j.tracker.Get(id); ok {
-			t = prev
-			t.Last = f.Time
-		}
-		addr, prefix := f.Addr, f.Prefix
-		if id != f.ID {
-			addr, prefix = parseID(id)
-		}
-		j.ban(t, addr, prefix, map[string]string{"alias": f.Alias}, decided, emit)
-	}
-}
-
 // count counts failures the join accounting released at decided.
 func (j *Jail) count(ctx context.Context, fs []pexip.Failure, decided time.Time, emit func(Event)) {
 	for _, f := range fs {
-		j.add(ctx, f, 1, decided, emit)
+		j.counted(ctx, f, decided, emit)
 	}
+}
+
+// counted counts one unexplained Pexip 403: against its room's budget,
+// then against its ID.
+func (j *Jail) counted(ctx context.Context, f pexip.Failure, decided time.Time, emit func(Event)) {
+	if j.rooms != nil && f.Alias != "" && !j.bans.IsBanned(f.ID, decided) {
+		if j.rooms.Attacked(f.Key, decided) {
+			j.roomBan(j.ticket(f.ID, f.Time), f.Addr, f.Prefix, f.Alias, decided, emit)
+			return
+		}
+		v := j.rooms.Counted(f.Key, f.Time)
+		if v.Flagged {
+			j.log.Warn("room under attack: banning every address that fails a PIN on it",
+				"alias", f.Alias, "for", j.cfg.Pexip.RoomAttack)
+			emit(Event{Kind: Attack, Jail: j.cfg.Name, Time: decided, Fields: map[string]string{"alias": f.Alias}})
+			if j.joins != nil {
+				// Addresses mid-attempt on the room failed on it too.
+				v.Ban = append(v.Ban, j.joins.HeldOn(f.Alias)...)
+			}
+		}
+		for _, id := range v.Ban {
+			addr, prefix := f.Addr, f.Prefix
+			if id != f.ID {
+				addr, prefix = parseID(id)
+			}
+			j.roomBan(j.ticket(id, f.Time), addr, prefix, f.Alias, decided, emit)
+		}
+	}
+	j.add(ctx, f, 1, decided, emit)
+}
+
+// ticket returns id's failure ticket as of a failure at t, or a ticket of
+// that one failure.
+func (j *Jail) ticket(id string, t time.Time) tracker.Ticket {
+	tk, ok := j.tracker.Get(id)
+	if !ok {
+		return tracker.Ticket{ID: id, First: t, Last: t, Retry: 1, Failures: 1}
+	}
+	tk.Last = t
+	return tk
 }
 
 // add counts one failure and bans its ID when it reaches maxretry. decided
@@ -398,7 +413,7 @@ func (j *Jail) add(ctx context.Context, f pexip.Failure, attempts int, decided t
 	ticket, full := j.tracker.Add(tracker.Failure{ID: f.ID, Time: at, Attempts: attempts + extra, Match: f.Line})
 	emit(Event{Kind: Failure, Jail: j.cfg.Name, ID: f.ID, Addr: f.Addr, Prefix: f.Prefix, Time: at, Fields: f.Fields})
 	if full {
-		j.ban(ticket, f.Addr, f.Prefix, f.Fields, decided, emit)
+		j.ban(ticket, f.Addr, f.Prefix, f.Fields, decided, 0, emit)
 	}
 	if at.Sub(j.lastCleanup) > j.cfg.FindTime/4 {
 		j.tracker.Cleanup(at)
@@ -406,11 +421,22 @@ func (j *Jail) add(ctx context.Context, f pexip.Failure, attempts int, decided t
 	}
 }
 
-func (j *Jail) ban(t tracker.Ticket, addr netip.Addr, prefix netip.Prefix, fields map[string]string, start time.Time, emit func(Event)) {
+// roomBan bans an address failing on a room under attack, for at least
+// the attack period, so that it gets no guess in until the attack is over.
+func (j *Jail) roomBan(t tracker.Ticket, addr netip.Addr, prefix netip.Prefix, alias string, start time.Time, emit func(Event)) {
+	j.ban(t, addr, prefix, map[string]string{"alias": alias}, start, j.cfg.Pexip.RoomAttack, emit)
+}
+
+// ban bans t.ID from start for what the ban policy decides, and at least
+// atLeast.
+func (j *Jail) ban(t tracker.Ticket, addr netip.Addr, prefix netip.Prefix, fields map[string]string, start time.Time, atLeast time.Duration, emit func(Event)) {
 	d, err := j.policy.Decide(t.ID, start)
 	if err != nil {
 		// Decide still returns bantime's decision, as fail2ban falls back.
 		j.log.Warn("ban time", "id", t.ID, "err", err)
+	}
+	if d.Duration != config.Permanent && d.Duration < atLeast {
+		d.Duration = atLeast
 	}
 	if full, ok := j.tracker.Get(t.ID); ok {
 		t.Matches = full.Matches
@@ -456,6 +482,23 @@ func (j *Jail) idOf(id string, addr netip.Addr) (string, netip.Prefix) {
 	}
 	p, _ := a.Prefix(bits)
 	return p.String(), p
+}
+
+// roomOf returns the room an alias names as logged: percent-decoded and
+// lower-cased, as Infinity matches aliases, so that meet.dave%40example.com
+// and Meet.Dave@example.com share one join accounting and one budget.
+func roomOf(alias string) string {
+	if strings.IndexByte(alias, '%') >= 0 {
+		if dec, err := url.PathUnescape(alias); err == nil {
+			alias = dec
+		}
+	}
+	for i := 0; i < len(alias); i++ {
+		if c := alias[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(alias)
+		}
+	}
+	return alias
 }
 
 // parseID returns the address or prefix an ID names.

@@ -73,7 +73,7 @@ func (j *Jail) BanManually(p netip.Prefix, now time.Time) (Event, bool) {
 	t.Last = now
 	before := j.banned.Load()
 	var ev Event
-	j.ban(t, addr, p, nil, now, func(e Event) { ev = e })
+	j.ban(t, addr, p, nil, now, 0, func(e Event) { ev = e })
 	return ev, j.banned.Load() != before
 }
 

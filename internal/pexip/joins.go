@@ -19,6 +19,7 @@ package pexip
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -51,8 +52,18 @@ type JoinOptions struct {
 	// 5 covers two typos in every client flow.
 	Hold int
 	// HoldPerID caps the 403s held for one ID across all rooms, so an
-	// address spreading guesses over many rooms is not held indefinitely.
+	// address spreading guesses over a few rooms is not held indefinitely.
 	HoldPerID int
+	// RoomsPerID is how many rooms one ID may have 403s held on while it
+	// holds more than Hold in all: an office joins two meetings at once,
+	// a guesser moving from room to room has one 403 held on each.
+	RoomsPerID int
+	// CreditWindow and CreditHold: for CreditWindow after an ID joined a
+	// room, up to CreditHold of its 403s on that room are held. Those are
+	// colleagues behind the same address joining the meeting their
+	// address got into: someone who knows the PIN does not guess it.
+	CreditWindow time.Duration
+	CreditHold   int
 	// MaxAttempts caps the attempts held at once, bounding memory under a
 	// flood of distinct addresses; past it the oldest attempts count at
 	// once, which only ever bans sooner. 0 means no cap.
@@ -60,9 +71,10 @@ type JoinOptions struct {
 }
 
 // DefaultJoinOptions returns the defaults: a 2-minute window (Infinity's PIN
-// entry timeout is 120 s), 5 held per attempt, 10 per address.
+// entry timeout is 120 s), 5 held per attempt, 10 per address on at most 2
+// rooms (5 on more), and 20 on a room the address joined in the last hour.
 func DefaultJoinOptions() JoinOptions {
-	return JoinOptions{Window: 2 * time.Minute, Hold: 5, HoldPerID: 10}
+	return JoinOptions{Window: 2 * time.Minute, Hold: 5, HoldPerID: 10, RoomsPerID: 2, CreditWindow: time.Hour, CreditHold: 20}
 }
 
 // Joins holds 403s until they are known to be failures. It is driven by log
@@ -72,7 +84,11 @@ func DefaultJoinOptions() JoinOptions {
 type Joins struct {
 	opts     JoinOptions
 	attempts map[Key]*attempt
-	heldByID map[string]int
+	// byID indexes the uncredited attempts by ID, for the per-address
+	// limits and to release all of an address's attempts at once.
+	byID map[string]*idHolds
+	// lastJoin holds the time of each attempt's last 200, for credit.
+	lastJoin map[Key]time.Time
 	// queue orders held 403s by arrival, which is their expiry order too
 	// (the window is the same for all); entries whose attempt was resolved
 	// in the meantime are skipped when they reach the front.
@@ -84,8 +100,15 @@ type Joins struct {
 }
 
 type attempt struct {
-	held []Failure // oldest first
-	gen  uint64
+	held     []Failure // oldest first
+	gen      uint64
+	credited bool // the address joined this room lately
+}
+
+// idHolds is what one ID has held on rooms it did not join lately.
+type idHolds struct {
+	held  int
+	rooms []string
 }
 
 type queued struct {
@@ -104,9 +127,21 @@ func NewJoins(opts JoinOptions) *Joins {
 		opts.Hold = def.Hold
 	}
 	if opts.HoldPerID <= 0 {
-		opts.HoldPerID = max(def.HoldPerID, opts.Hold)
+		opts.HoldPerID = 2 * opts.Hold
 	}
-	return &Joins{opts: opts, attempts: make(map[Key]*attempt), heldByID: make(map[string]int)}
+	if opts.RoomsPerID <= 0 {
+		opts.RoomsPerID = def.RoomsPerID
+	}
+	if opts.CreditWindow <= 0 {
+		opts.CreditWindow = def.CreditWindow
+	}
+	if opts.CreditHold <= 0 {
+		opts.CreditHold = 4 * opts.Hold
+	}
+	return &Joins{
+		opts: opts, attempts: make(map[Key]*attempt), byID: make(map[string]*idHolds),
+		lastJoin: make(map[Key]time.Time),
+	}
 }
 
 // Failed records a 403 and appends to out the failures that count now: none
@@ -118,12 +153,33 @@ func (j *Joins) Failed(f Failure, out []Failure) []Failure {
 	if a == nil {
 		j.seq++
 		a = &attempt{gen: j.seq}
+		if t, ok := j.lastJoin[f.Key]; ok && f.Time.Sub(t) < j.opts.CreditWindow {
+			a.credited = true
+		}
 		j.attempts[f.Key] = a
+		if !a.credited {
+			h := j.byID[f.ID]
+			if h == nil {
+				h = &idHolds{}
+				j.byID[f.ID] = h
+			}
+			h.rooms = append(h.rooms, f.Alias)
+		}
 	}
 	a.held = append(a.held, f)
-	j.heldByID[f.ID]++
-	if len(a.held) > j.opts.Hold || j.heldByID[f.ID] > j.opts.HoldPerID {
-		return j.release(f.ID, out)
+	if a.credited {
+		if len(a.held) > j.opts.CreditHold {
+			out = append(out, a.held...)
+			j.drop(f.Key, a)
+			return out
+		}
+	} else {
+		h := j.byID[f.ID]
+		h.held++
+		if len(a.held) > j.opts.Hold || h.held > j.opts.HoldPerID ||
+			h.held > j.opts.Hold && len(h.rooms) > j.opts.RoomsPerID {
+			return j.release(f.ID, out)
+		}
 	}
 	j.queue = append(j.queue, queued{key: f.Key, deadline: f.Time.Add(j.opts.Window), gen: a.gen})
 	if j.opts.MaxAttempts > 0 && len(j.attempts) > j.opts.MaxAttempts {
@@ -154,6 +210,14 @@ func (j *Joins) Joined(k Key, t time.Time, out []Failure) []Failure {
 	if a := j.attempts[k]; a != nil {
 		j.drop(k, a)
 	}
+	j.lastJoin[k] = t
+	if len(j.lastJoin) > 4096 && len(j.lastJoin)%1024 == 0 {
+		for key, jt := range j.lastJoin {
+			if t.Sub(jt) >= j.opts.CreditWindow {
+				delete(j.lastJoin, key)
+			}
+		}
+	}
 	return out
 }
 
@@ -182,17 +246,25 @@ func (j *Joins) Expire(now time.Time, out []Failure) []Failure {
 			continue
 		}
 		a.held = a.held[n:]
-		j.heldByID[q.key.ID] -= n
+		if h := j.byID[q.key.ID]; h != nil && !a.credited {
+			h.held -= n
+		}
 	}
 	j.compact()
 	return out
 }
 
-// release counts every held failure of id, on all rooms: once an address is
-// past its hold on one room, the rest of its held 403s are not joins either.
+// release counts every held failure of id on rooms it did not join lately:
+// once an address is past its hold, the rest of its held 403s are not joins
+// either.
 func (j *Joins) release(id string, out []Failure) []Failure {
-	for k, a := range j.attempts {
-		if k.ID == id && len(a.held) > 0 {
+	h := j.byID[id]
+	if h == nil {
+		return out
+	}
+	for _, alias := range slices.Clone(h.rooms) {
+		k := Key{ID: id, Alias: alias}
+		if a := j.attempts[k]; a != nil {
 			out = append(out, a.held...)
 			j.drop(k, a)
 		}
@@ -201,12 +273,21 @@ func (j *Joins) release(id string, out []Failure) []Failure {
 }
 
 func (j *Joins) drop(k Key, a *attempt) {
-	if n := j.heldByID[k.ID] - len(a.held); n > 0 {
-		j.heldByID[k.ID] = n
-	} else {
-		delete(j.heldByID, k.ID)
-	}
 	delete(j.attempts, k)
+	if a.credited {
+		return
+	}
+	h := j.byID[k.ID]
+	if h == nil {
+		return
+	}
+	h.held -= len(a.held)
+	if i := slices.Index(h.rooms, k.Alias); i >= 0 {
+		h.rooms = slices.Delete(h.rooms, i, i+1)
+	}
+	if len(h.rooms) == 0 {
+		delete(j.byID, k.ID)
+	}
 }
 
 // compact drops the consumed front of the queue once it is most of it, so
@@ -235,8 +316,21 @@ func (j *Joins) Deadline() (time.Time, bool) {
 // Held returns how many 403s are held.
 func (j *Joins) Held() int {
 	n := 0
-	for _, c := range j.heldByID {
-		n += c
+	for _, a := range j.attempts {
+		n += len(a.held)
 	}
 	return n
+}
+
+// HeldOn returns the IDs with 403s held on room alias that did not join it
+// lately: when the room comes under attack, those are attackers too.
+func (j *Joins) HeldOn(alias string) []string {
+	var ids []string
+	for k, a := range j.attempts {
+		if k.Alias == alias && !a.credited && len(a.held) > 0 {
+			ids = append(ids, k.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -102,14 +102,56 @@ func TestJoinsRoomIsolation(t *testing.T) {
 }
 
 func TestJoinsHoldPerIDAcrossRooms(t *testing.T) {
+	// A guesser moving from room to room counts at its sixth 403.
 	j := NewJoins(JoinOptions{Window: time.Minute, Hold: 5, HoldPerID: 10})
 	var out []Failure
-	for i := range 11 {
+	for i := range 6 {
 		k := Key{"198.51.100.23", fmt.Sprintf("room-%d", i)}
 		out = j.Failed(Failure{Key: k, Time: t0.Add(time.Duration(i) * time.Second)}, out)
 	}
+	if len(out) != 6 {
+		t.Fatalf("spreading over rooms: %d counted at the 6th, want 6", len(out))
+	}
+	// An office joining two meetings at once, with typos in both, is held
+	// up to HoldPerID.
+	j = NewJoins(JoinOptions{Window: time.Minute, Hold: 5, HoldPerID: 10})
+	out = out[:0]
+	for i := range 10 {
+		k := Key{"203.0.113.9", fmt.Sprintf("meeting-%d", i%2)}
+		out = j.Failed(Failure{Key: k, Time: t0.Add(time.Duration(i) * time.Second)}, out)
+	}
+	if len(out) != 0 {
+		t.Fatalf("two joins at once: %d counted, want 0", len(out))
+	}
+	out = j.Failed(Failure{Key: Key{"203.0.113.9", "meeting-0"}, Time: t0.Add(11 * time.Second)}, out)
 	if len(out) != 11 {
-		t.Fatalf("spreading over rooms: %d counted at the 11th, want 11", len(out))
+		t.Fatalf("past HoldPerID: %d counted, want 11", len(out))
+	}
+}
+
+func TestJoinsCredit(t *testing.T) {
+	// After the office got into a meeting, colleagues' prompts and typos
+	// on it are held up to CreditHold, with no 200 between them.
+	j := NewJoins(DefaultJoinOptions())
+	k := Key{"203.0.113.9", "weekly"}
+	out := j.Joined(k, t0, nil)
+	for i := range 20 {
+		out = j.Failed(Failure{Key: k, Time: t0.Add(time.Duration(i+1) * time.Second)}, out)
+	}
+	if len(out) != 0 {
+		t.Fatalf("credited 403s counted: %d", len(out))
+	}
+	if out = j.Failed(Failure{Key: k, Time: t0.Add(30 * time.Second)}, out); len(out) != 21 {
+		t.Fatalf("past CreditHold: %d counted, want 21", len(out))
+	}
+	// Credit does not carry to another room.
+	other := Key{"203.0.113.9", "board"}
+	out = out[:0]
+	for i := range 6 {
+		out = j.Failed(Failure{Key: other, Time: t0.Add(time.Minute + time.Duration(i)*time.Second)}, out)
+	}
+	if len(out) != 6 {
+		t.Fatalf("another room: %d counted at the sixth, want 6", len(out))
 	}
 }
 
@@ -136,11 +178,10 @@ func TestRoomsDistributedAttack(t *testing.T) {
 	r := NewRooms(DefaultRoomOptions())
 	now := t0
 	// A legitimate participant joins first.
-	r.Failed(Key{"203.0.113.5", "vmr"}, now)
 	r.Joined(Key{"203.0.113.5", "vmr"}, now.Add(time.Second))
 
-	var flaggedAt, bannedAfter int
-	var flagged bool
+	var flaggedAt, afterFlag int
+	flagged := false
 	banned := map[string]bool{}
 	for i := range 300 {
 		id := fmt.Sprintf("198.51.%d.%d", i/250, i%250)
@@ -149,11 +190,15 @@ func TestRoomsDistributedAttack(t *testing.T) {
 			if banned[id] {
 				continue
 			}
-			v := r.Failed(Key{id, "vmr"}, now)
+			k := Key{id, "vmr"}
+			if r.Attacked(k, now) {
+				afterFlag++
+				banned[id] = true
+				continue
+			}
+			v := r.Counted(k, now)
 			if v.Flagged {
 				flagged, flaggedAt = true, i
-			} else if flagged {
-				bannedAfter++
 			}
 			for _, b := range v.Ban {
 				banned[b] = true
@@ -163,18 +208,15 @@ func TestRoomsDistributedAttack(t *testing.T) {
 	if !flagged {
 		t.Fatal("room never flagged")
 	}
-	if flaggedAt > 10 {
+	if flaggedAt > 6 {
 		t.Errorf("flagged at the %dth address, want within the budget", flaggedAt)
 	}
 	// After the flag, each new address gets exactly one 403 before its ban.
-	if want := 300 - flaggedAt - 1; bannedAfter != want {
-		t.Errorf("guesses after the flag: %d, want %d (one per address)", bannedAfter, want)
+	if want := 300 - flaggedAt - 1; afterFlag != want {
+		t.Errorf("addresses banned at their first 403 after the flag: %d, want %d", afterFlag, want)
 	}
-	if banned["203.0.113.5"] {
-		t.Error("an address that joined the room was banned")
-	}
-	if v := r.Failed(Key{"203.0.113.5", "vmr"}, now); len(v.Ban) != 0 {
-		t.Error("joined address caught by attack mode")
+	if banned["203.0.113.5"] || r.Attacked(Key{"203.0.113.5", "vmr"}, now) {
+		t.Error("an address that joined the room was caught")
 	}
 	if !r.UnderAttack("vmr", now) || r.UnderAttack("vmr", now.Add(time.Hour)) {
 		t.Error("attack period wrong")
@@ -182,25 +224,41 @@ func TestRoomsDistributedAttack(t *testing.T) {
 }
 
 func TestRoomsJoinsDoNotFlag(t *testing.T) {
-	// 100 participants joining one meeting within a minute, some with a
-	// typo, never put the room under attack.
+	// Addresses whose 403s a 200 explains take nothing from the budget.
 	r := NewRooms(DefaultRoomOptions())
 	now := t0
 	for i := range 100 {
 		k := Key{fmt.Sprintf("203.0.113.%d", i), "allhands"}
-		n := 1
-		if i%5 == 0 {
-			n = 3 // PexRTC typo: prompt, wrong, prompt
+		r.Joined(k, now)
+		now = now.Add(200 * time.Millisecond)
+		if v := r.Counted(k, now); v.Flagged || len(v.Ban) > 0 {
+			t.Fatalf("join %d flagged the room", i)
 		}
-		for range n {
-			now = now.Add(200 * time.Millisecond)
-			if v := r.Failed(k, now); v.Flagged || len(v.Ban) > 0 {
-				t.Fatalf("join %d flagged the room", i)
-			}
-		}
-		r.Joined(k, now.Add(time.Second))
 	}
 	r.Prune(now.Add(time.Hour))
+}
+
+func TestRoomsLoneGuesserDoesNotFlag(t *testing.T) {
+	r := NewRooms(DefaultRoomOptions())
+	now := t0
+	// One address guessing hard is the per-address count's business.
+	for range 100 {
+		now = now.Add(time.Second)
+		if v := r.Counted(Key{"198.51.100.1", "vmr"}, now); v.Flagged || len(v.Ban) > 0 {
+			t.Fatalf("a lone guesser flagged the room: %+v", v)
+		}
+	}
+	// Five more guessers, two counted 403s each, exceed the budget of 10.
+	flagged := false
+	for i := range 5 {
+		for range 3 {
+			now = now.Add(time.Second)
+			flagged = flagged || r.Counted(Key{fmt.Sprintf("198.51.100.%d", i+2), "vmr"}, now).Flagged
+		}
+	}
+	if !flagged {
+		t.Error("six guessers did not flag the room")
+	}
 }
 
 func BenchmarkJoinsFlow(b *testing.B) {
@@ -213,29 +271,6 @@ func BenchmarkJoinsFlow(b *testing.B) {
 		now = now.Add(time.Second)
 		out = j.Failed(Failure{Key: k, Time: now}, out[:0])
 		out = j.Joined(k, now, out)
-	}
-}
-
-func TestRoomsLoneGuesserDoesNotFlag(t *testing.T) {
-	r := NewRooms(DefaultRoomOptions())
-	now := t0
-	// One address guessing hard is the per-address count's business.
-	for range 100 {
-		now = now.Add(time.Second)
-		if v := r.Failed(Key{"198.51.100.1", "vmr"}, now); v.Flagged || len(v.Ban) > 0 {
-			t.Fatalf("a lone guesser flagged the room: %+v", v)
-		}
-	}
-	// Five more guessers, two counted 403s each, exceed the budget of 10.
-	flagged := false
-	for i := range 5 {
-		for range 3 {
-			now = now.Add(time.Second)
-			flagged = flagged || r.Failed(Key{fmt.Sprintf("198.51.100.%d", i+2), "vmr"}, now).Flagged
-		}
-	}
-	if !flagged {
-		t.Error("six guessers did not flag the room")
 	}
 }
 

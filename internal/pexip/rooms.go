@@ -33,24 +33,20 @@ func DefaultRoomOptions() RoomOptions {
 	return RoomOptions{Budget: 10, Window: 10 * time.Minute, AttackPeriod: 30 * time.Minute, JoinMemory: 24 * time.Hour, PerAddress: 2}
 }
 
-// Rooms counts each room's unexplained 403s across all addresses. The first
-// 403 of an address on a room within the window may be the PIN prompt of a
-// join and is not counted; every later one is, until a 200 for that address
-// and room explains them. When a room's count goes over its budget the room
-// is under attack: every address that failed on it within the window is to
-// be banned at once, and every address that fails on it while the attack
-// lasts is to be banned at its first 403. Addresses that joined the room
-// are never caught this way. Driven by log time; not safe for concurrent
-// use.
+// Rooms counts each room's unexplained 403s across all addresses: those
+// the join accounting released because no 200 came for them (or, without
+// join accounting, every 403). When a room's count goes over its budget the
+// room is under attack: every address with counted failures on it within
+// the window is to be banned at once, and every address that fails on it
+// while the attack lasts is to be banned at its first 403, before any
+// holding. Addresses that joined the room are never caught this way.
+// Driven by log time; not safe for concurrent use.
 type Rooms struct {
 	opts  RoomOptions
 	rooms map[string]*room
 }
 
 type room struct {
-	// first holds, per address, the time of its first 403 in the window
-	// (not counted: it may be a PIN prompt).
-	first map[string]time.Time
 	// excess holds the counted 403s, oldest first, and perID how many of
 	// them each address has.
 	excess      []stamp
@@ -65,7 +61,7 @@ type stamp struct {
 }
 
 func newRoom() *room {
-	return &room{first: make(map[string]time.Time), joined: make(map[string]time.Time), perID: make(map[string]int)}
+	return &room{joined: make(map[string]time.Time), perID: make(map[string]int)}
 }
 
 // NewRooms returns an empty Rooms; zero fields of opts take the defaults.
@@ -89,52 +85,62 @@ func NewRooms(opts RoomOptions) *Rooms {
 	return &Rooms{opts: opts, rooms: make(map[string]*room)}
 }
 
-// Verdict is what Rooms says about one 403.
+// Verdict is what Rooms says about a counted 403.
 type Verdict struct {
 	// Flagged is set when this 403 put the room under attack.
 	Flagged bool
 	// Ban lists the addresses to ban now: on the 403 that flags the room,
-	// every address that failed on it within the window; while the attack
-	// lasts, the failing address itself. Addresses that joined the room
-	// are never listed.
+	// every address with counted 403s on it within the window. Addresses
+	// that joined the room are never listed.
 	Ban []string
 }
 
-// Failed records a 403 of k.ID on room k.Alias at t.
-func (r *Rooms) Failed(k Key, t time.Time) Verdict {
-	rm := r.rooms[k.Alias]
+func (r *Rooms) room(alias string) *room {
+	rm := r.rooms[alias]
 	if rm == nil {
 		rm = newRoom()
-		r.rooms[k.Alias] = rm
+		r.rooms[alias] = rm
 	}
+	return rm
+}
+
+func (r *Rooms) joinedRecently(rm *room, id string, t time.Time) bool {
+	j, ok := rm.joined[id]
+	return ok && t.Sub(j) < r.opts.JoinMemory
+}
+
+// Attacked reports whether a 403 of k.ID on room k.Alias at t is to be
+// banned at once: the room is under attack and the address never joined
+// it. Each such 403 extends the attack.
+func (r *Rooms) Attacked(k Key, t time.Time) bool {
+	rm := r.rooms[k.Alias]
+	if rm == nil || !t.Before(rm.attackUntil) || r.joinedRecently(rm, k.ID, t) {
+		return false
+	}
+	rm.attackUntil = maxTime(rm.attackUntil, t.Add(r.opts.AttackPeriod))
+	return true
+}
+
+// Counted records an unexplained 403 of k.ID on room k.Alias, logged at t.
+func (r *Rooms) Counted(k Key, t time.Time) Verdict {
+	rm := r.room(k.Alias)
 	r.prune(rm, t)
-	if j, ok := rm.joined[k.ID]; ok && t.Sub(j) < r.opts.JoinMemory {
-		// An address that got in knows the PIN: its 403s are prompts of
-		// further joins, not guesses.
+	if r.joinedRecently(rm, k.ID, t) {
+		// An address that got in knows the PIN: its 403s are colleagues'
+		// prompts and typos behind the same address, not guesses.
 		return Verdict{}
 	}
-	cut := t.Add(-r.opts.Window)
-	if ft, seen := rm.first[k.ID]; !seen || !ft.After(cut) {
-		rm.first[k.ID] = t
-	} else {
-		if rm.perID[k.ID] < r.opts.PerAddress {
-			rm.excess = append(rm.excess, stamp{k.ID, t})
-			rm.perID[k.ID]++
-		}
+	if rm.perID[k.ID] < r.opts.PerAddress {
+		rm.excess = append(rm.excess, stamp{k.ID, t})
+		rm.perID[k.ID]++
 	}
-	if t.Before(rm.attackUntil) {
-		rm.attackUntil = maxTime(rm.attackUntil, t.Add(r.opts.AttackPeriod))
-		return Verdict{Ban: []string{k.ID}}
-	}
-	if len(rm.excess) <= r.opts.Budget {
+	if len(rm.excess) <= r.opts.Budget || t.Before(rm.attackUntil) {
 		return Verdict{}
 	}
 	rm.attackUntil = t.Add(r.opts.AttackPeriod)
-	ids := make([]string, 0, len(rm.first))
-	for id, ft := range rm.first {
-		if ft.After(cut) {
-			ids = append(ids, id)
-		}
+	ids := make([]string, 0, len(rm.perID))
+	for id := range rm.perID {
+		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	return Verdict{Flagged: true, Ban: ids}
@@ -143,13 +149,8 @@ func (r *Rooms) Failed(k Key, t time.Time) Verdict {
 // Joined records a 200 of k.ID on room k.Alias: its 403s there were a
 // join, and it is exempt from the room's attack mode from now on.
 func (r *Rooms) Joined(k Key, t time.Time) {
-	rm := r.rooms[k.Alias]
-	if rm == nil {
-		rm = newRoom()
-		r.rooms[k.Alias] = rm
-	}
+	rm := r.room(k.Alias)
 	rm.joined[k.ID] = t
-	delete(rm.first, k.ID)
 	rm.excess = slices.DeleteFunc(rm.excess, func(s stamp) bool { return s.id == k.ID })
 	delete(rm.perID, k.ID)
 }
@@ -160,8 +161,8 @@ func (r *Rooms) UnderAttack(alias string, t time.Time) bool {
 	return rm != nil && t.Before(rm.attackUntil)
 }
 
-// Attacked lists the rooms under attack at t.
-func (r *Rooms) Attacked(t time.Time) []string {
+// RoomsUnderAttack lists the rooms under attack at t.
+func (r *Rooms) RoomsUnderAttack(t time.Time) []string {
 	var out []string
 	for alias, rm := range r.rooms {
 		if t.Before(rm.attackUntil) {
@@ -173,18 +174,12 @@ func (r *Rooms) Attacked(t time.Time) []string {
 }
 
 // Prune forgets what is older than the window and rooms with nothing left
-// to remember at t, bounding memory to the rooms seen recently. Failed
-// prunes only a room's counted 403s, so call Prune now and then.
+// to remember at t, bounding memory to the rooms seen recently. Counted
+// prunes only the room it counts on, so call Prune now and then.
 func (r *Rooms) Prune(t time.Time) {
-	cut := t.Add(-r.opts.Window)
 	for alias, rm := range r.rooms {
 		r.prune(rm, t)
-		for id, ft := range rm.first {
-			if !ft.After(cut) {
-				delete(rm.first, id)
-			}
-		}
-		if len(rm.first) == 0 && len(rm.joined) == 0 && !t.Before(rm.attackUntil) {
+		if len(rm.excess) == 0 && len(rm.joined) == 0 && !t.Before(rm.attackUntil) {
 			delete(r.rooms, alias)
 		}
 	}

@@ -41,3 +41,20 @@ func ExampleWriter_Join() {
 	// 198.51.100.23 - - [14/May/2024:09:02:30 +0000]  "POST /api/client/v2/conferences/meet.alice%40example.com/request_token HTTP/1.1" 200 2211 "https://meet.example.com/webapp/" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36" "10.44.0.11:443" "200" "0.094"
 	// joined after 19s with 6 PIN failures in the log
 }
+
+// An IPv6 attacker rotating through its /64: every guess from another
+// address, all of them in one network.
+func ExampleHostIn() {
+	attacker := netip.MustParsePrefix("2001:db8:a77a:1::/64")
+	for _, n := range []uint64{0x1f, 0x5eed_0000_0001, 1<<64 - 1} {
+		addr, err := rplog.HostIn(attacker, n)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(addr)
+	}
+	// Output:
+	// 2001:db8:a77a:1::1f
+	// 2001:db8:a77a:1:0:5eed:0:1
+	// 2001:db8:a77a:1:ffff:ffff:ffff:ffff
+}

@@ -33,6 +33,13 @@ const (
 	SSO
 	// Open is a join to a conference without a PIN: 200.
 	Open
+	// PexRTCTwoTypos is a web app user whose first two PINs are wrong; the
+	// app starts over after each: 403 prompt, 403 Invalid PIN, 403 prompt,
+	// 403 Invalid PIN, 403 prompt, 200, 6 or 7 s apart as in PexRTCTypo.
+	PexRTCTwoTypos
+	// SDKTwoTypos is an SDK app whose first two PINs are wrong: 403 prompt,
+	// two 403 Invalid PIN and the 200, 6 s apart.
+	SDKTwoTypos
 )
 
 func (f Flow) String() string {
@@ -49,6 +56,10 @@ func (f Flow) String() string {
 		return "sso"
 	case Open:
 		return "open"
+	case PexRTCTwoTypos:
+		return "pexrtc-2typos"
+	case SDKTwoTypos:
+		return "sdk-2typos"
 	}
 	return fmt.Sprintf("Flow(%d)", int(f))
 }
@@ -69,6 +80,14 @@ const (
 	invalidBytes  = 46
 	idpListBytes  = 142
 	redirectBytes = 436
+
+	// Answers of registrations/<alias>/request_token: wrong credentials,
+	// and the registration token.
+	unauthorizedBytes = 12
+	registrationBytes = 651
+	// notFoundBytes is the 404 {"status":"success","result":"Neither
+	// conference nor gateway found"}.
+	notFoundBytes = 74
 )
 
 // steps returns the calls of f, nil for an unknown flow.
@@ -89,13 +108,24 @@ func (f Flow) steps() []joinStep {
 		return []joinStep{{403, idpListBytes, 0}, {403, redirectBytes, 3 * time.Second}, {200, tokenBytes, 20 * time.Second}}
 	case Open:
 		return []joinStep{{200, tokenBytes, 0}}
+	case PexRTCTwoTypos:
+		return []joinStep{
+			{403, promptBytes, 0}, {403, invalidBytes, 6 * time.Second},
+			{403, promptBytes, 7 * time.Second}, {403, invalidBytes, 6 * time.Second},
+			{403, promptBytes, 7 * time.Second}, {200, tokenBytes, 6 * time.Second},
+		}
+	case SDKTwoTypos:
+		return []joinStep{
+			{403, promptBytes, 0}, {403, invalidBytes, 6 * time.Second},
+			{403, invalidBytes, 6 * time.Second}, {200, tokenBytes, 6 * time.Second},
+		}
 	}
 	return nil
 }
 
 // isWebApp reports whether f is a browser running the web app, which sends
 // a referer; the SDKs send none.
-func (f Flow) isWebApp() bool { return f != SDK && f != SDKTypo }
+func (f Flow) isWebApp() bool { return f != SDK && f != SDKTypo && f != SDKTwoTypos }
 
 // The user agents and referer of scripted clients.
 const (
@@ -121,7 +151,6 @@ func (w *Writer) Join(flow Flow, addr netip.Addr, alias string, t time.Time) (ti
 	if flow.isWebApp() {
 		agent, referer = webAppAgent, webAppReferer
 	}
-	node := nodeFor(addr)
 	first := len(w.queue)
 	for _, s := range steps {
 		t = t.Add(s.after)
@@ -134,7 +163,7 @@ func (w *Writer) Join(flow Flow, addr netip.Addr, alias string, t time.Time) (ti
 			Method: "POST", Path: conferencesPrefix + alias + "/request_token",
 			Status: s.status, Bytes: s.bytes,
 			Referer: referer, UserAgent: agent,
-			Upstreams: []Upstream{{Addr: node, Status: s.status, Time: upstreamTime}},
+			Upstreams: w.scriptedUpstreams(addr, t, s.status, upstreamTime),
 		})
 		if err != nil {
 			w.queue = w.queue[:first]
@@ -148,16 +177,105 @@ func (w *Writer) Join(flow Flow, addr netip.Addr, alias string, t time.Time) (ti
 // by a script, as a guesser does: no referer, answered 403 "Invalid PIN".
 // Like Join it draws nothing from the seed.
 func (w *Writer) Guess(addr netip.Addr, alias string, t time.Time) error {
+	return w.attack(addr, conferencesPrefix, alias, t, 403, invalidBytes, 41*time.Millisecond)
+}
+
+// GuessPassword queues one wrong password for the registration of the
+// device alias user ("alice%40example.com") from addr at t, sent by a
+// script: answered 401, which Pexip's stock filter does not watch.
+func (w *Writer) GuessPassword(addr netip.Addr, user string, t time.Time) error {
+	return w.attack(addr, registrationsPrefix, user, t, 401, unauthorizedBytes, 20*time.Millisecond)
+}
+
+// TryAlias queues a request_token from addr at t for a conference alias
+// that does not exist, answered 404 "Neither conference nor gateway
+// found": a scanner looking for rooms.
+func (w *Writer) TryAlias(addr netip.Addr, alias string, t time.Time) error {
+	return w.attack(addr, conferencesPrefix, alias, t, 404, notFoundBytes, 12*time.Millisecond)
+}
+
+// attack queues one scripted request_token of an attacker: prefix names the
+// API (conferences or registrations), alias the conference or device.
+func (w *Writer) attack(addr netip.Addr, prefix, alias string, t time.Time, status, size int, d time.Duration) error {
 	if err := checkAlias(alias); err != nil {
 		return err
 	}
 	return w.Line(Request{
 		Time: t, Addr: addr,
-		Method: "POST", Path: conferencesPrefix + alias + "/request_token",
-		Status: 403, Bytes: invalidBytes,
+		Method: "POST", Path: prefix + alias + "/request_token",
+		Status: status, Bytes: size,
 		UserAgent: guesserAgent,
-		Upstreams: []Upstream{{Addr: nodeFor(addr), Status: 403, Time: 41 * time.Millisecond}},
+		Upstreams: w.scriptedUpstreams(addr, t, status, d),
 	})
+}
+
+// Register queues a Pexip app registering the device alias user
+// ("alice%40example.com") from addr: wrong 401s for passwords the user
+// mistyped, 8 s apart, then the 200, the first call at t. It returns the
+// time of the last call. Like Join it draws nothing from the seed.
+func (w *Writer) Register(addr netip.Addr, user string, wrong int, t time.Time) (time.Time, error) {
+	if wrong < 0 {
+		return time.Time{}, fmt.Errorf("rplog: negative number of wrong passwords %d", wrong)
+	}
+	if err := checkAlias(user); err != nil {
+		return time.Time{}, err
+	}
+	first := len(w.queue)
+	for i := range wrong + 1 {
+		status, size := 401, unauthorizedBytes
+		if i == wrong {
+			status, size = 200, registrationBytes
+		}
+		if i > 0 {
+			t = t.Add(8 * time.Second)
+		}
+		err := w.Line(Request{
+			Time: t, Addr: addr,
+			Method: "POST", Path: registrationsPrefix + user + "/request_token",
+			Status: status, Bytes: size,
+			UserAgent: sdkAgent,
+			Upstreams: w.scriptedUpstreams(addr, t, status, 20*time.Millisecond),
+		})
+		if err != nil {
+			w.queue = w.queue[:first]
+			return time.Time{}, fmt.Errorf("rplog: registration: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// Outage makes the conferencing nodes fail the scripted calls (Join, Guess,
+// GuessPassword, TryAlias, Register) queued from now on whose times are in
+// [from, to): the node a client is sent to answers 502 at once, and nginx
+// passes the request on to the next node, whose answer the client gets. The
+// log then lists both ("10.44.0.11:443, 10.44.0.12:443" "502, 403"), the
+// lines Pexip's stock filter misses. Traffic has retries of its own.
+func (w *Writer) Outage(from, to time.Time) error {
+	if !from.Before(to) {
+		return fmt.Errorf("rplog: outage from %s to %s: it must end after it starts",
+			from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	w.outages = append(w.outages, outage{from, to})
+	return nil
+}
+
+// outage is a span of time in which scripted calls are retried.
+type outage struct{ from, to time.Time }
+
+// scriptedUpstreams returns what nginx logs of a scripted call from addr at
+// t whose answer, status, took d: the node ip_hash sends addr to, or during
+// an outage a 502 from that node and the answer from the next one.
+func (w *Writer) scriptedUpstreams(addr netip.Addr, t time.Time, status int, d time.Duration) []Upstream {
+	node := nodeIndex(addr)
+	for _, o := range w.outages {
+		if !t.Before(o.from) && t.Before(o.to) {
+			return []Upstream{
+				{Addr: nodeAddr(node), Status: 502, Time: 2 * time.Millisecond},
+				{Addr: nodeAddr(node + 1), Status: status, Time: d},
+			}
+		}
+	}
+	return []Upstream{{Addr: nodeAddr(node), Status: status, Time: d}}
 }
 
 // checkAlias reports an alias that would not be one path segment.
@@ -194,5 +312,3 @@ func nodeIndex(addr netip.Addr) int {
 	}
 	return h % numNodes
 }
-
-func nodeFor(addr netip.Addr) netip.AddrPort { return nodeAddr(nodeIndex(addr)) }

@@ -2,7 +2,9 @@ package rplog
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +25,8 @@ func TestJoin(t *testing.T) {
 		{SDKTypo, "403 403 200", []int{0, 6, 12}, sdkAgent},
 		{SSO, "403 403 200", []int{0, 3, 23}, webAppAgent},
 		{Open, "200", []int{0}, webAppAgent},
+		{PexRTCTwoTypos, "403 403 403 403 403 200", []int{0, 6, 13, 19, 26, 32}, webAppAgent},
+		{SDKTwoTypos, "403 403 403 200", []int{0, 6, 12, 18}, sdkAgent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flow.String(), func(t *testing.T) {
@@ -137,5 +141,171 @@ func TestNodeIndex(t *testing.T) {
 	}
 	if len(seen) != numNodes {
 		t.Errorf("256 /24s and IPv6 addresses reach %d nodes, want %d", len(seen), numNodes)
+	}
+}
+
+func TestAttackRequests(t *testing.T) {
+	attacker := netip.MustParseAddr("2001:db8:a77a:1::9")
+	tests := []struct {
+		name  string
+		queue func(*Writer) error
+		want  string
+		// The line counted as what.
+		counts Counts
+	}{{
+		name:   "wrong PIN",
+		queue:  func(w *Writer) error { return w.Guess(attacker, "meet.alice%40example.com", may14) },
+		want:   `2001:db8:a77a:1::9 - - [14/May/2024:09:02:11 +0000]  "POST /api/client/v2/conferences/meet.alice%40example.com/request_token HTTP/1.1" 403 46 "-" "python-requests/2.31.0" "10.44.0.13:443" "403" "0.041"`,
+		counts: Counts{Lines: 1, PINFailures: 1},
+	}, {
+		name:   "wrong password",
+		queue:  func(w *Writer) error { return w.GuessPassword(attacker, "alice%40example.com", may14) },
+		want:   `2001:db8:a77a:1::9 - - [14/May/2024:09:02:11 +0000]  "POST /api/client/v2/registrations/alice%40example.com/request_token HTTP/1.1" 401 12 "-" "python-requests/2.31.0" "10.44.0.13:443" "401" "0.020"`,
+		counts: Counts{Lines: 1, RegistrationFailures: 1},
+	}, {
+		name:   "unknown alias",
+		queue:  func(w *Writer) error { return w.TryAlias(attacker, "4711", may14) },
+		want:   `2001:db8:a77a:1::9 - - [14/May/2024:09:02:11 +0000]  "POST /api/client/v2/conferences/4711/request_token HTTP/1.1" 404 74 "-" "python-requests/2.31.0" "10.44.0.13:443" "404" "0.012"`,
+		counts: Counts{Lines: 1, UnknownAliases: 1},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			w := NewWriter(&out, 1)
+			if err := tt.queue(w); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); got != tt.want+"\n" {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+			if got := w.Counts(); got != tt.counts {
+				t.Errorf("Counts() = %+v, want %+v", got, tt.counts)
+			}
+		})
+	}
+}
+
+func TestAttackRequestsReject(t *testing.T) {
+	w := NewWriter(new(bytes.Buffer), 1)
+	for _, alias := range []string{"", "a/b", "a?b", "a b"} {
+		if err := w.GuessPassword(alice, alias, may14); err == nil || !strings.Contains(err.Error(), "not a URL path segment") {
+			t.Errorf("GuessPassword with user %q: %v", alias, err)
+		}
+		if err := w.TryAlias(alice, alias, may14); err == nil || !strings.Contains(err.Error(), "not a URL path segment") {
+			t.Errorf("TryAlias with alias %q: %v", alias, err)
+		}
+	}
+	if err := w.TryAlias(netip.Addr{}, "4711", may14); err == nil {
+		t.Error("TryAlias without an address: no error")
+	}
+	if len(w.queue) != 0 {
+		t.Errorf("rejected requests queued %d lines", len(w.queue))
+	}
+}
+
+func TestRegister(t *testing.T) {
+	for wrong := range 3 {
+		t.Run(strconv.Itoa(wrong)+" wrong", func(t *testing.T) {
+			var out bytes.Buffer
+			w := NewWriter(&out, 1)
+			end, err := w.Register(alice, "alice%40example.com", wrong, may14)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := may14.Add(time.Duration(wrong) * 8 * time.Second); !end.Equal(want) {
+				t.Errorf("Register returned %v, want %v", end, want)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			var statuses []string
+			for line := range strings.Lines(out.String()) {
+				r, err := parseLine(strings.TrimSuffix(line, "\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Method != "POST" || r.Path != "/api/client/v2/registrations/alice%40example.com/request_token" || r.UserAgent != sdkAgent {
+					t.Errorf("not a registration: %q", line)
+				}
+				statuses = append(statuses, strconv.Itoa(r.Status))
+			}
+			want := strings.TrimSpace(strings.Repeat("401 ", wrong) + "200")
+			if got := strings.Join(statuses, " "); got != want {
+				t.Errorf("statuses %s, want %s", got, want)
+			}
+			if got := w.Counts(); got != (Counts{Lines: wrong + 1, RegistrationFailures: wrong}) {
+				t.Errorf("Counts() = %+v", got)
+			}
+		})
+	}
+	w := NewWriter(new(bytes.Buffer), 1)
+	if _, err := w.Register(alice, "alice%40example.com", -1, may14); err == nil {
+		t.Error("Register with -1 wrong passwords: no error")
+	}
+	if _, err := w.Register(alice, "a/b", 1, may14); err == nil {
+		t.Error("Register of user a/b: no error")
+	}
+	if _, err := w.Register(netip.Addr{}, "alice", 2, may14); err == nil {
+		t.Error("Register without an address: no error")
+	}
+	if len(w.queue) != 0 {
+		t.Errorf("rejected registrations queued %d lines", len(w.queue))
+	}
+}
+
+func TestOutage(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out, 1)
+	// Queued before the outage is declared: not retried.
+	if err := w.Guess(alice, "meet.alice", may14.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Outage(may14.Add(10*time.Second), may14.Add(40*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{0, 10, 39, 40} {
+		if err := w.Guess(alice, "meet.alice", may14.Add(at*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Join(PexRTC, alice, "meet.bob", may14.Add(20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for line := range strings.Lines(out.String()) {
+		r, err := parseLine(strings.TrimSuffix(line, "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ups []string
+		for _, u := range r.Upstreams {
+			ups = append(ups, u.Addr.String()+"="+strconv.Itoa(u.Status))
+		}
+		got = append(got, fmt.Sprintf("+%v %d %s", r.Time.Sub(may14), r.Status, strings.Join(ups, ",")))
+	}
+	want := []string{
+		"+0s 403 10.44.0.11:443=403",
+		"+10s 403 10.44.0.11:443=502,10.44.0.12:443=403",
+		"+20s 403 10.44.0.11:443=502,10.44.0.12:443=403",
+		"+28s 200 10.44.0.11:443=502,10.44.0.12:443=200",
+		"+30s 403 10.44.0.11:443=403",
+		"+39s 403 10.44.0.11:443=502,10.44.0.12:443=403",
+		"+40s 403 10.44.0.11:443=403",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The retried 403s are PIN failures too: the client got a 403.
+	if c := w.Counts(); c.PINFailures != 6 {
+		t.Errorf("Counts().PINFailures = %d, want 6", c.PINFailures)
+	}
+	if err := w.Outage(may14, may14); err == nil {
+		t.Error("an outage that ends when it starts: no error")
 	}
 }

@@ -3,12 +3,17 @@
 // for benchmarks and scenario tests.
 //
 // A [Writer] runs on a virtual clock and is deterministic: the same seed and
-// the same calls give the same bytes. Scenario tests script exact sequences
-// with [Writer.Line], [Writer.Join] and [Writer.Guess]; [Writer.Traffic]
-// adds the random background of a busy reverse proxy (web app page loads,
-// calls, token refreshes, registrations, PIN guessers, alias scanners). The
-// Writer also counts the lines a PIN-guessing filter must match, so a test
-// can compare a filter's match count with the exact expected one.
+// the same calls give the same bytes. Scenario tests script exact sequences:
+// joins through each client's PIN flow ([Writer.Join]), registrations
+// ([Writer.Register]), attackers' requests ([Writer.Guess],
+// [Writer.GuessPassword], [Writer.TryAlias]), any line at all
+// ([Writer.Line]), from addresses anywhere in a network ([HostIn]) and with
+// conferencing nodes failing ([Writer.Outage]). [Writer.Traffic] adds the
+// random background of a busy reverse proxy (web app page loads, calls,
+// token refreshes, registrations and, unless told to leave them out, PIN
+// guessers and alias scanners). The Writer also counts the lines a
+// PIN-guessing filter must match, so a test can compare a filter's match
+// count with the exact expected one.
 package rplog
 
 import (
@@ -88,6 +93,8 @@ type Writer struct {
 	// sorted by time unless unsorted is set.
 	queue    []Request
 	unsorted bool
+	// outages are the spans in which scripted calls are retried.
+	outages []outage
 
 	counts Counts
 

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -24,15 +25,24 @@ type TrafficOptions struct {
 	// Start is the virtual time of the first line; lines are written in
 	// its location.
 	Start time.Time
-	// Lines is how many lines to write.
+	// Lines is how many lines to write. With Until set, zero means no
+	// limit.
 	Lines int
+	// Until, when set, ends the traffic at that virtual time: no line is
+	// later, even if fewer than Lines were written.
+	Until time.Time
 	// Rate is the mean number of lines per virtual second, at most
 	// MaxRate; DefaultRate when zero.
 	Rate float64
+	// LegitimateOnly leaves the attackers out (PIN guessers, registration
+	// guessers, alias scanners): a background none of whose addresses
+	// should ever be banned, for scenarios that script their attackers.
+	LegitimateOnly bool
 }
 
 // Traffic writes opts.Lines lines of a reverse proxy's everyday traffic from
-// opts.Start on, together with the queued lines their times pass.
+// opts.Start on (or up to opts.Until), together with the queued lines their
+// times pass.
 //
 // Clients arrive at random. Most load the web app (the page and 25 to 70
 // static files, mostly 304 for returning visitors) and join a call through
@@ -55,6 +65,9 @@ func (w *Writer) Traffic(opts TrafficOptions) error {
 		return errors.New("rplog: traffic needs a start time")
 	case opts.Lines < 0:
 		return fmt.Errorf("rplog: negative line count %d", opts.Lines)
+	case !opts.Until.IsZero() && opts.Until.Before(opts.Start):
+		return fmt.Errorf("rplog: traffic until %s, before its start %s",
+			opts.Until.Format(time.RFC3339), opts.Start.Format(time.RFC3339))
 	case !(opts.Rate >= 0 && opts.Rate <= MaxRate): // also rejects NaN
 		return fmt.Errorf("rplog: traffic rate %v is not between 0 and %d lines per second", opts.Rate, MaxRate)
 	}
@@ -62,13 +75,23 @@ func (w *Writer) Traffic(opts TrafficOptions) error {
 	if rate == 0 {
 		rate = DefaultRate
 	}
-	t := newTraffic(w, opts.Start, rate)
-	for written := 0; written < opts.Lines; {
+	t := newTraffic(w, opts.Start, rate, opts.LegitimateOnly)
+	limit, end := opts.Lines, time.Duration(math.MaxInt64)
+	if !opts.Until.IsZero() {
+		end = opts.Until.Sub(opts.Start)
+		if limit == 0 {
+			limit = math.MaxInt
+		}
+	}
+	for written := 0; written < limit; {
 		if len(t.sessions) == 0 || t.nextArrival < t.sessions[0].next {
 			t.arrive()
 			continue
 		}
 		s := t.sessions[0]
+		if s.next > end {
+			break
+		}
 		live := s.next >= 0 // lines before Start belong to the warm-up
 		if live && len(w.queue) > 0 {
 			if err := w.writeQueued(w.queuedUntil(t.start.Add(s.next))); err != nil {
@@ -106,6 +129,8 @@ const (
 	pinGuesserShare        = 0.01
 	registrationGuessShare = 0.005
 	// The rest scans aliases.
+
+	legitimateShare = webShare + appShare + registrationShare
 )
 
 // The shape of sessions.
@@ -230,6 +255,8 @@ type traffic struct {
 	w     *Writer
 	rng   *rand.Rand
 	start time.Time
+	// legitimateOnly leaves out the attackers.
+	legitimateOnly bool
 
 	sessions sessionQueue
 	free     []*session
@@ -248,12 +275,13 @@ type traffic struct {
 	popularity                           *rand.Zipf
 }
 
-func newTraffic(w *Writer, start time.Time, rate float64) *traffic {
+func newTraffic(w *Writer, start time.Time, rate float64, legitimateOnly bool) *traffic {
 	t := &traffic{
-		w:           w,
-		rng:         w.rng,
-		start:       start,
-		nextArrival: -warmup,
+		w:              w,
+		rng:            w.rng,
+		start:          start,
+		legitimateOnly: legitimateOnly,
+		nextArrival:    -warmup,
 		webFlows: flowMix{
 			{PexRTC, 0.55}, {PexRTCTypo, 0.10}, {SSO, 0.10}, {Open, 0.25},
 		},
@@ -286,9 +314,12 @@ func (t *traffic) meanLinesPerArrival() float64 {
 	guesses := (minGuesses + maxGuesses) / 2.0
 	regGuesses := (minRegGuesses + maxRegGuesses) / 2.0
 	scans := (minScans + maxScans) / 2.0
-	scanShare := 1 - webShare - appShare - registrationShare - pinGuesserShare - registrationGuessShare
-	return webShare*web + appShare*app + registrationShare*reg +
-		pinGuesserShare*guesses + registrationGuessShare*regGuesses + scanShare*scans
+	legitimate := webShare*web + appShare*app + registrationShare*reg
+	if t.legitimateOnly {
+		return legitimate / legitimateShare
+	}
+	scanShare := 1 - legitimateShare - pinGuesserShare - registrationGuessShare
+	return legitimate + pinGuesserShare*guesses + registrationGuessShare*regGuesses + scanShare*scans
 }
 
 // arrive starts the session of the next client.
@@ -304,21 +335,25 @@ func (t *traffic) arrive() {
 	t.seq++
 	t.nextArrival += time.Duration(t.rng.ExpFloat64() * t.meanArrivalGap)
 
-	switch u := t.rng.Float64(); {
+	u := t.rng.Float64()
+	if t.legitimateOnly {
+		u *= legitimateShare
+	}
+	switch {
 	case u < webShare:
 		t.startWebVisit(s)
 	case u < webShare+appShare:
 		t.startAppCall(s)
-	case u < webShare+appShare+registrationShare:
+	case u < legitimateShare || t.legitimateOnly: // || against rounding up
 		s.addr = t.clientAddr()
 		t.setAppClient(s)
 		s.alias = t.pick(t.users, t.rawUsers)
 		s.phase = registerPhase
 		s.failFirst = t.rng.Float64() < registrationTypo
-	case u < webShare+appShare+registrationShare+pinGuesserShare:
+	case u < legitimateShare+pinGuesserShare:
 		t.startAttack(s, guessPhase, minGuesses, maxGuesses)
 		s.alias = t.pick(t.aliases, t.rawAliases)
-	case u < webShare+appShare+registrationShare+pinGuesserShare+registrationGuessShare:
+	case u < legitimateShare+pinGuesserShare+registrationGuessShare:
 		t.startAttack(s, regGuessPhase, minRegGuesses, maxRegGuesses)
 		s.alias = t.pick(t.users, t.rawUsers)
 	default:
@@ -490,7 +525,7 @@ func (t *traffic) step(s *session, e *entry) {
 		w.path = append(append(append(w.path[:0], registrationsPrefix...), s.alias...), "/request_token"...)
 		e.method = "POST"
 		if s.failFirst {
-			t.answer(e, s, 401, 12, t.apiTime())
+			t.answer(e, s, 401, unauthorizedBytes, t.apiTime())
 			s.failFirst = false
 			s.next += t.between(5*time.Second, 15*time.Second)
 			break
@@ -517,7 +552,7 @@ func (t *traffic) step(s *session, e *entry) {
 	case regGuessPhase:
 		w.path = append(append(append(w.path[:0], registrationsPrefix...), s.alias...), "/request_token"...)
 		e.method = "POST"
-		t.answer(e, s, 401, 12, t.apiTime())
+		t.answer(e, s, 401, unauthorizedBytes, t.apiTime())
 		t.attackStep(s, 500*time.Millisecond, 3*time.Second)
 
 	case scanPhase:
@@ -532,7 +567,7 @@ func (t *traffic) step(s *session, e *entry) {
 		}
 		w.path = append(w.path, "/request_token"...)
 		e.method = "POST"
-		t.answer(e, s, 404, 74, t.apiTime())
+		t.answer(e, s, 404, notFoundBytes, t.apiTime())
 		t.attackStep(s, 200*time.Millisecond, 2*time.Second)
 	}
 }

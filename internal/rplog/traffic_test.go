@@ -2,6 +2,7 @@ package rplog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +207,7 @@ func TestTrafficRejects(t *testing.T) {
 		{Start: may14, Lines: 1, Rate: math.NaN()},
 		{Start: may14, Lines: 1, Rate: math.Inf(1)},
 		{Start: may14, Lines: 1, Rate: MaxRate + 1},
+		{Start: may14, Until: may14.Add(-time.Second)},
 	} {
 		if err := NewWriter(io.Discard, 1).Traffic(opts); err == nil {
 			t.Errorf("Traffic(%+v): no error", opts)
@@ -217,12 +220,31 @@ func TestTrafficRejects(t *testing.T) {
 // joins and guesses mixed in.
 func TestCountsMatchFilter(t *testing.T) {
 	log, counts := generate(t, 5, 100_000, 0, func(w *Writer) error {
-		for i, flow := range []Flow{PexRTC, PexRTCTypo, SDK, SDKTypo, SSO, Open} {
+		// Half of the scripted calls go through a failing node.
+		if err := w.Outage(may14.Add(3*time.Minute), may14.Add(30*time.Minute)); err != nil {
+			return err
+		}
+		flows := []Flow{PexRTC, PexRTCTypo, SDK, SDKTypo, SSO, Open, PexRTCTwoTypos, SDKTwoTypos}
+		for i, flow := range flows {
 			if _, err := w.Join(flow, alice, "meet.carol%40example.com", may14.Add(time.Duration(i)*time.Minute)); err != nil {
 				return err
 			}
 		}
-		return w.Guess(alice, "meet.carol%40example.com", may14.Add(time.Hour))
+		if _, err := w.Register(alice, "carol%40example.com", 2, may14.Add(time.Minute)); err != nil {
+			return err
+		}
+		for i := range 20 {
+			at := may14.Add(time.Duration(i) * 5 * time.Second)
+			err := errors.Join(
+				w.Guess(alice, "meet.carol%40example.com", at),
+				w.GuessPassword(alice, "carol%40example.com", at.Add(time.Second)),
+				w.TryAlias(alice, strconv.Itoa(1000+i), at.Add(2*time.Second)),
+			)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 
 	filter := pexiprpFilter(t)
@@ -282,5 +304,111 @@ func TestCountsMatchFail2ban(t *testing.T) {
 	}
 	if got, want := string(m[1])+" lines, "+string(m[3])+" matched", fmt.Sprintf("%d lines, %d matched", counts.Lines, counts.PINFailures); got != want {
 		t.Errorf("fail2ban-regex: %s, want %s", got, want)
+	}
+}
+
+func TestTrafficUntil(t *testing.T) {
+	until := may14.Add(5 * time.Minute)
+	for _, lines := range []int{0, 1000, 1_000_000} {
+		var out bytes.Buffer
+		w := NewWriter(&out, 4)
+		// A scripted line after Until is still written, by Flush.
+		if err := w.Guess(alice, "meet.alice", until.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Traffic(TrafficOptions{Start: may14, Until: until, Lines: lines, Rate: 50}); err != nil {
+			t.Fatal(err)
+		}
+		written := w.Counts().Lines
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var last time.Time
+		n := 0
+		for line := range strings.Lines(out.String()) {
+			r, err := parseLine(strings.TrimSuffix(line, "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n++; n <= written {
+				last = r.Time
+			}
+		}
+		switch {
+		case lines == 1000 && written != 1000:
+			t.Errorf("Lines 1000, Until 5m at 50/s: wrote %d lines, want 1000", written)
+		case lines != 1000 && (last.After(until) || until.Sub(last) > 10*time.Second):
+			t.Errorf("Lines %d: traffic's last line at %v, want shortly before %v", lines, last, until)
+		case lines != 1000 && (written < 12_000 || written > 18_000):
+			t.Errorf("Lines %d: wrote %d lines in 5 minutes at 50 lines/s", lines, written)
+		}
+		if n != written+1 {
+			t.Errorf("Lines %d: %d lines in the log, want the traffic's %d and the scripted one", lines, n, written)
+		}
+	}
+}
+
+func TestTrafficLegitimateOnly(t *testing.T) {
+	const n = 100_000
+	var out bytes.Buffer
+	w := NewWriter(&out, 1)
+	start := may14
+	if err := w.Traffic(TrafficOptions{Start: start, Lines: n, LegitimateOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	attackers4 := netip.MustParsePrefix("203.0.113.0/24")
+	attackers6 := netip.MustParsePrefix("2001:db8:ffff::/48")
+	type attempt struct {
+		addr  netip.Addr
+		alias string
+	}
+	// Every 403 of a join is followed by its 200; only joins cut short by
+	// the end of the log may be missing it.
+	pending := map[attempt]time.Time{}
+	var last time.Time
+	for line := range strings.Lines(out.String()) {
+		r, err := parseLine(strings.TrimSuffix(line, "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r.Time
+		if attackers4.Contains(r.Addr) || attackers6.Contains(r.Addr) {
+			t.Fatalf("an attacker's address: %q", line)
+		}
+		alias, ok := strings.CutPrefix(r.Path, "/api/client/v2/conferences/")
+		if !ok || !strings.HasSuffix(alias, "/request_token") {
+			continue
+		}
+		k := attempt{r.Addr, alias}
+		switch r.Status {
+		case 403:
+			if _, ok := pending[k]; !ok {
+				pending[k] = r.Time
+			}
+		case 200:
+			delete(pending, k)
+		default:
+			t.Errorf("request_token answered %d: %q", r.Status, line)
+		}
+	}
+	for k, at := range pending {
+		if last.Sub(at) > time.Minute {
+			t.Errorf("%s's 403 on %s at %v was never followed by a 200", k.addr, k.alias, at)
+		}
+	}
+	c := w.Counts()
+	if c.UnknownAliases != 0 || c.PINFailures == 0 {
+		t.Errorf("Counts() = %+v, want PIN prompts and no unknown aliases", c)
+	}
+	// Legitimate registrations mistype a password now and then, never more
+	// than once.
+	if c.RegistrationFailures > n/200 {
+		t.Errorf("%d registration failures in %d lines", c.RegistrationFailures, n)
+	}
+	if rate := float64(n) / last.Sub(start).Seconds(); math.Abs(rate-DefaultRate)/DefaultRate > 0.1 {
+		t.Errorf("%.1f lines/s, want about %d", rate, DefaultRate)
 	}
 }
