@@ -44,6 +44,9 @@ banned again while its ban holds. LOG "-" reads standard input.`,
 			defer rep.discard()
 			onEvent := func(ev jail.Event) error {
 				rep.record(ev)
+				if ev.Kind == jail.Attack && !jsonOut {
+					return replay.WriteAttack(out, ev)
+				}
 				if ev.Kind != jail.Ban {
 					return nil
 				}

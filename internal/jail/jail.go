@@ -370,10 +370,6 @@ func (j *Jail) counted(ctx context.Context, f pexip.Failure, decided time.Time, 
 			j.log.Warn("room under attack: banning every address that fails a PIN on it",
 				"alias", f.Alias, "for", j.cfg.Pexip.RoomAttack)
 			emit(Event{Kind: Attack, Jail: j.cfg.Name, Time: decided, Fields: map[string]string{"alias": f.Alias}})
-			if j.joins != nil {
-				// Addresses mid-attempt on the room failed on it too.
-				v.Ban = append(v.Ban, j.joins.HeldOn(f.Alias)...)
-			}
 		}
 		for _, id := range v.Ban {
 			addr, prefix := f.Addr, f.Prefix

@@ -321,16 +321,3 @@ func (j *Joins) Held() int {
 	}
 	return n
 }
-
-// HeldOn returns the IDs with 403s held on room alias that did not join it
-// lately: when the room comes under attack, those are attackers too.
-func (j *Joins) HeldOn(alias string) []string {
-	var ids []string
-	for k, a := range j.attempts {
-		if k.Alias == alias && !a.credited && len(a.held) > 0 {
-			ids = append(ids, k.ID)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}

@@ -222,3 +222,10 @@ func WriteBan(w io.Writer, b Ban) error {
 		b.Time.Format(time.RFC3339), b.Jail, b.IP, bt, b.Failures)
 	return err
 }
+
+// WriteAttack prints a room put under attack as a text line.
+func WriteAttack(w io.Writer, ev jail.Event) error {
+	_, err := fmt.Fprintf(w, "%s  %-16s room %s under attack: every address failing a PIN on it is banned\n",
+		ev.Time.Format(time.RFC3339), ev.Jail, ev.Fields["alias"])
+	return err
+}
