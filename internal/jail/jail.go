@@ -257,6 +257,12 @@ func (j *Jail) Tick(ctx context.Context, now time.Time, emit func(Event)) {
 	if j.rooms != nil {
 		j.rooms.Prune(now)
 	}
+	// A quiet jail must forget stale failures too, as fail2ban's
+	// cleanup does, rather than rescale them at the next failure.
+	if now.Sub(j.lastCleanup) > j.cfg.FindTime/4 {
+		j.tracker.Cleanup(now)
+		j.lastCleanup = now
+	}
 }
 
 // Finish counts every 403 still held, as if their join windows had
