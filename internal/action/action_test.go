@@ -581,8 +581,6 @@ func FuzzBanTags(f *testing.F) {
 
 func TestTagFormats(t *testing.T) {
 	tests := []struct{ got, want string }{
-		{reverseName(netip.MustParseAddr("192.0.2.1")), "1.2.0.192."},
-		{reverseName(netip.MustParseAddr("2001:db8::1")), "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2."},
 		{epoch(time.Unix(1700000000, 0)), "1700000000.0"},
 		{epoch(time.Unix(1700000000, 250_000_000)), "1700000000.25"},
 		{banSeconds(10 * time.Minute), "600"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pinjail/pinjail/internal/config"
+	"github.com/pinjail/pinjail/internal/shellcmd"
 )
 
 // banTags returns the dynamic tags of a ban of b. <ipmatches> and
@@ -48,7 +49,7 @@ func (r *Runner) banTags(ctx context.Context, b Ban, family, cmd string) map[str
 	}
 	if a, err := netip.ParseAddr(id); err == nil {
 		a = a.Unmap()
-		tags["ip-rev"] = reverseName(a)
+		tags["ip-rev"] = shellcmd.ReverseName(a)
 		if strings.Contains(cmd, "<ip-host>") {
 			tags["ip-host"] = r.hostOf(ctx, a)
 		}
@@ -115,27 +116,4 @@ func epoch(t time.Time) string {
 		s += ".0"
 	}
 	return s
-}
-
-// reverseName is a's PTR name without the arpa suffix, as fail2ban's
-// <ip-rev> (getPTR("")): "1.2.0.192." for 192.0.2.1.
-func reverseName(a netip.Addr) string {
-	var b strings.Builder
-	if a.Is4() {
-		v := a.As4()
-		for i := 3; i >= 0; i-- {
-			b.WriteString(strconv.Itoa(int(v[i])))
-			b.WriteByte('.')
-		}
-		return b.String()
-	}
-	const hex = "0123456789abcdef"
-	v := a.As16()
-	for i := 15; i >= 0; i-- {
-		b.WriteByte(hex[v[i]&0xf])
-		b.WriteByte('.')
-		b.WriteByte(hex[v[i]>>4])
-		b.WriteByte('.')
-	}
-	return b.String()
 }

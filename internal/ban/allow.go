@@ -303,32 +303,9 @@ func (a *AllowList) tags(id string, addr netip.Addr, fields map[string]string) m
 		if addr.Is4() {
 			tags["family"] = "inet4"
 		}
-		tags["ip-rev"] = reverseName(addr)
+		tags["ip-rev"] = shellcmd.ReverseName(addr)
 	}
 	return tags
-}
-
-// reverseName is the address's PTR name without the arpa suffix's final
-// dot, as fail2ban's <ip-rev> (getPTR("")).
-func reverseName(addr netip.Addr) string {
-	var b strings.Builder
-	if addr.Is4() {
-		v := addr.As4()
-		for i := 3; i >= 0; i-- {
-			b.WriteString(strconv.Itoa(int(v[i])))
-			b.WriteByte('.')
-		}
-		return b.String()
-	}
-	const hex = "0123456789abcdef"
-	v := addr.As16()
-	for i := 15; i >= 0; i-- {
-		b.WriteByte(hex[v[i]&0xf])
-		b.WriteByte('.')
-		b.WriteByte(hex[v[i]>>4])
-		b.WriteByte('.')
-	}
-	return b.String()
 }
 
 func (a *AllowList) runCommand(ctx context.Context, id string, tags map[string]string) bool {

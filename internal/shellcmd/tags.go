@@ -27,6 +27,7 @@ package shellcmd
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -627,4 +628,27 @@ func (l *lexer) stepHeredoc(s string, i int) {
 	if line == top.delim {
 		l.pop()
 	}
+}
+
+// ReverseName is a's PTR name without the arpa suffix, as fail2ban's
+// <ip-rev> tag (getPTR("")): "1.2.0.192." for 192.0.2.1.
+func ReverseName(a netip.Addr) string {
+	var b strings.Builder
+	if a.Is4() {
+		v := a.As4()
+		for i := 3; i >= 0; i-- {
+			b.WriteString(strconv.Itoa(int(v[i])))
+			b.WriteByte('.')
+		}
+		return b.String()
+	}
+	const hex = "0123456789abcdef"
+	v := a.As16()
+	for i := 15; i >= 0; i-- {
+		b.WriteByte(hex[v[i]&0xf])
+		b.WriteByte('.')
+		b.WriteByte(hex[v[i]>>4])
+		b.WriteByte('.')
+	}
+	return b.String()
 }

@@ -3,6 +3,7 @@ package shellcmd
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,4 +357,15 @@ func FuzzBuild(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReverseName(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":   "1.2.0.192.",
+		"2001:db8::1": "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.",
+	} {
+		if got := ReverseName(netip.MustParseAddr(in)); got != want {
+			t.Errorf("ReverseName(%s) = %s, want %s", in, got, want)
+		}
+	}
 }
