@@ -91,11 +91,7 @@ func TestSeedJailLocalBans(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns := fmt.Sprintf("pjcompat%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := testenv.NewNetNS(t, "pj-compat").Name
 
 	bin := filepath.Join(work, "pinjail")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/pinjail").CombinedOutput(); err != nil {

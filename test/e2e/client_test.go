@@ -49,7 +49,7 @@ func (c *client) String() string { return c.addr.String() }
 func (c *client) dial(ctx context.Context, network, address string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: c.addr.AsSlice()}, Timeout: dialTimeout}
 	var conn net.Conn
-	err := c.ns.do(func() (err error) {
+	err := c.ns.Do(func() (err error) {
 		conn, err = d.DialContext(ctx, network, address)
 		return err
 	})

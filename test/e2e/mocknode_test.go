@@ -65,7 +65,7 @@ func newToken() string {
 func startNode(t testing.TB, ns *netNS, node *conferencingNode) string {
 	t.Helper()
 	var l net.Listener
-	if err := ns.do(func() (err error) {
+	if err := ns.Do(func() (err error) {
 		l, err = net.Listen("tcp", "127.0.0.1:0")
 		return err
 	}); err != nil {

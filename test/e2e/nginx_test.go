@@ -75,7 +75,7 @@ func startNginx(t testing.TB, ns *netNS, addr netip.Addr, node string, cert cert
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cmd := ns.command("nginx", "-p", dir, "-c", conf.Name(), "-e", n.errorLog)
+	cmd := ns.Command("nginx", "-p", dir, "-c", conf.Name(), "-e", n.errorLog)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func startNginx(t testing.TB, ns *netNS, addr netip.Addr, node string, cert cert
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var c net.Conn
-		err := ns.do(func() (err error) {
+		err := ns.Do(func() (err error) {
 			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, 443).String(), time.Second)
 			return err
 		})

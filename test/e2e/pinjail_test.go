@@ -129,7 +129,7 @@ func (p *pinjail) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	p.cmd = p.ns.command(p.bin, "--config-dir", p.dir, "--log-level", "debug", "run",
+	p.cmd = p.ns.Command(p.bin, "--config-dir", p.dir, "--log-level", "debug", "run",
 		"--db", filepath.Join(p.dir, "pinjail.db"),
 		"--socket", p.socket,
 		"--nft-table", p.table,

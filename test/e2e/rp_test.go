@@ -33,13 +33,13 @@ func newReverseProxy(t testing.TB) *reverseProxy {
 		testenv.RequireCommand(t, cmd)
 	}
 	proxy, clients := newNetNS(t, "proxy"), newNetNS(t, "client")
-	proxy.ip(t, "link", "add", "rp0", "type", "veth", "peer", "name", "client0", "netns", clients.name)
-	proxy.ip(t, "addr", "add", proxyAddr.String()+"/24", "dev", "rp0")
-	proxy.ip(t, "link", "set", "rp0", "up")
+	proxy.IP(t, "link", "add", "rp0", "type", "veth", "peer", "name", "client0", "netns", clients.Name)
+	proxy.IP(t, "addr", "add", proxyAddr.String()+"/24", "dev", "rp0")
+	proxy.IP(t, "link", "set", "rp0", "up")
 	for _, a := range []netip.Addr{attackerAddr, userAddr, otherAddr} {
-		clients.ip(t, "addr", "add", a.String()+"/24", "dev", "client0")
+		clients.IP(t, "addr", "add", a.String()+"/24", "dev", "client0")
 	}
-	clients.ip(t, "link", "set", "client0", "up")
+	clients.IP(t, "link", "set", "client0", "up")
 
 	node := startNode(t, proxy, &conferencingNode{pins: map[string]string{room: roomPIN}})
 	cert := newCert(t, proxyAddr)

@@ -3,54 +3,26 @@ package nft
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
 	"testing"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/pinjail/pinjail/internal/testenv"
 )
 
 // testNS is a network namespace that exists for one test only, so that no
 // test ever touches the host's firewall.
-type testNS struct {
-	name string
-	file *os.File
-}
+type testNS struct{ *testenv.NetNS }
 
 // newNS creates a namespace with loopback up and deletes it when t ends.
 func newNS(t testing.TB) *testNS {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireCommand(t, "ip")
 	testenv.RequireCommand(t, "nft")
-	name := fmt.Sprintf("pj-test-%08x", rand.Uint32())
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	n := &testNS{name: name, file: f}
-	n.ip(t, "link", "set", "lo", "up")
-	return n
+	return &testNS{testenv.NewNetNS(t, "pj-test")}
 }
-
-func (n *testNS) fd() int { return int(n.file.Fd()) }
 
 // newEnforcer returns an Enforcer working in n, closed when t ends.
 func (n *testNS) newEnforcer(t testing.TB, opts Options) *Enforcer {
 	t.Helper()
-	opts.NetNS = n.fd()
+	opts.NetNS = n.Fd()
 	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -59,15 +31,10 @@ func (n *testNS) newEnforcer(t testing.TB, opts Options) *Enforcer {
 	return e
 }
 
-func (n *testNS) ip(t testing.TB, args ...string) {
-	t.Helper()
-	run(t, "ip", append([]string{"-n", n.name}, args...)...)
-}
-
 // nft runs the nft tool inside n and returns its output.
 func (n *testNS) nft(t testing.TB, args ...string) string {
 	t.Helper()
-	return run(t, "ip", append([]string{"netns", "exec", n.name, "nft"}, args...)...)
+	return testenv.Run(t, "ip", append([]string{"netns", "exec", n.Name, "nft"}, args...)...)
 }
 
 // ruleset returns `nft -j list ruleset` of n, parsed.
@@ -184,45 +151,4 @@ func (rs ruleset) rulesOf(comment string) int {
 		}
 	}
 	return n
-}
-
-// do runs fn on an OS thread switched into n, for creating sockets
-// there; sockets stay in the namespace they were created in.
-func (n *testNS) do(t testing.TB, fn func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(netns.NsHandle(n.fd())); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// The thread stays locked and dies with the goroutine, so no
-			// other goroutine runs in the wrong namespace.
-			errc <- fmt.Errorf("restore namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

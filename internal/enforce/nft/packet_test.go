@@ -14,7 +14,7 @@ import (
 // namespace, joined by a veth pair, and checks that bans block them.
 func TestPackets(t *testing.T) {
 	proxy, client := newNS(t), newNS(t)
-	proxy.ip(t, "link", "add", "pj-proxy", "type", "veth", "peer", "name", "pj-client", "netns", client.name)
+	proxy.IP(t, "link", "add", "pj-proxy", "type", "veth", "peer", "name", "pj-client", "netns", client.Name)
 	for _, side := range []struct {
 		ns          *testNS
 		dev, v4, v6 string
@@ -22,9 +22,9 @@ func TestPackets(t *testing.T) {
 		{proxy, "pj-proxy", "10.200.0.1/24", "fd00:200::1/64"},
 		{client, "pj-client", "10.200.0.2/24", "fd00:200::2/64"},
 	} {
-		side.ns.ip(t, "addr", "add", side.v4, "dev", side.dev)
-		side.ns.ip(t, "addr", "add", side.v6, "dev", side.dev, "nodad")
-		side.ns.ip(t, "link", "set", side.dev, "up")
+		side.ns.IP(t, "addr", "add", side.v4, "dev", side.dev)
+		side.ns.IP(t, "addr", "add", side.v6, "dev", side.dev, "nodad")
+		side.ns.IP(t, "link", "set", side.dev, "up")
 	}
 	for _, port := range []string{"8443", "8080"} {
 		listen(t, proxy, "[::]:"+port)
@@ -37,7 +37,7 @@ func TestPackets(t *testing.T) {
 		clientV6Net = "fd00:200::/64"
 	)
 	dial := func(addr string) error {
-		return client.do(t, func() error {
+		return client.Do(func() error {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				c.Close()
@@ -106,7 +106,7 @@ func TestPackets(t *testing.T) {
 func listen(t *testing.T, ns *testNS, addr string) {
 	t.Helper()
 	var l net.Listener
-	if err := ns.do(t, func() (err error) {
+	if err := ns.Do(func() (err error) {
 		l, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
