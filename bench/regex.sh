@@ -3,8 +3,9 @@
 # Pexip reverse-proxy log, with the built-in pexiprp filter and with
 # bench/everyline.conf, whose regex runs on every line; then the peak memory
 # of `pinjail regex` on N and 4N lines, which should not grow with the log.
-# The two tools must report the same number of matched lines, and for
-# pexiprp the number rpgen says the log holds; the script exits 1 otherwise.
+# The two tools must report the same counts of lines (tested, ignored,
+# matched, missed), and for pexiprp the number of matches rpgen says the log
+# holds; the script exits 1 otherwise.
 #
 # Environment:
 #   N=lines      log size (default 1000000; 20000 with QUICK=1)
@@ -68,10 +69,10 @@ generate() {
 
 # measure NAME COMMAND... runs COMMAND, keeps its output in $out/NAME.txt,
 # and sets secs to its wall-clock seconds, cpu to its CPU seconds (user and
-# system; "-" without /usr/bin/time), and lines and matched to the figures of
-# its "Lines: N lines, N ignored, N matched, N missed" summary.
+# system; "-" without /usr/bin/time), counts to its "N lines, N ignored, N
+# matched, N missed" summary, and lines and matched to two of its figures.
 measure() {
-	local name=$1 t0 t1 wall user sys summary
+	local name=$1 t0 t1 wall user sys
 	shift
 	if [[ -x /usr/bin/time ]]; then
 		if ! /usr/bin/time -f '%e %U %S' -o "$out/$name.time" "$@" >"$out/$name.txt" 2>&1; then
@@ -98,12 +99,12 @@ measure() {
 		secs=$(awk -F, 'NR == 2 { printf "%.3f", $2 }' "$out/$name.csv")
 		cpu=$(awk -F, 'NR == 2 { printf "%.2f", $5 + $6 }' "$out/$name.csv")
 	fi
-	summary=$(sed -n 's/^Lines: \([0-9]*\) lines, [0-9]* ignored, \([0-9]*\) matched, [0-9]* missed.*/\1 \2/p' "$out/$name.txt")
-	if [[ -z $summary ]]; then
+	counts=$(sed -n 's/^Lines: \([0-9]* lines, [0-9]* ignored, [0-9]* matched, [0-9]* missed\).*/\1/p' "$out/$name.txt")
+	if [[ -z $counts ]]; then
 		echo "regex.sh: no \"Lines: ...\" summary in $out/$name.txt" >&2
 		exit 1
 	fi
-	read -r lines matched <<<"$summary"
+	read -r lines _ _ _ matched _ <<<"$counts"
 }
 
 # ratio A B prints A / B as a speed-up, or "-" when either is unknown.
@@ -146,15 +147,15 @@ row() {
 # and prints their rows and the speed-up, in wall-clock and in CPU time.
 # EXPECTED is the match count the log must give.
 compare() {
-	local label=$1 filter=$2 log=$3 want=$4 pj_secs pj_cpu pj_matched
+	local label=$1 filter=$2 log=$3 want=$4 pj_secs pj_cpu pj_matched pj_counts
 	measure "pinjail-$label" "$pinjail" regex "$log" "$filter"
-	pj_secs=$secs pj_cpu=$cpu pj_matched=$matched
+	pj_secs=$secs pj_cpu=$cpu pj_matched=$matched pj_counts=$counts
 	[[ $lines == "$n" ]] || fail "pinjail read $lines lines of $log, want $n"
 	[[ $matched == "$want" ]] || fail "pinjail matched $matched lines with $label, want $want"
 	if ((have_fail2ban)); then
 		measure "fail2ban-$label" fail2ban-regex "$log" "$filter"
 		[[ $lines == "$n" ]] || fail "fail2ban-regex read $lines lines of $log, want $n"
-		[[ $matched == "$pj_matched" ]] || fail "$label: fail2ban-regex matched $matched lines, pinjail $pj_matched"
+		[[ $counts == "$pj_counts" ]] || fail "$label: fail2ban-regex counted $counts, pinjail $pj_counts"
 		row "$label" fail2ban-regex "$secs" "$cpu" "$(per_second "$secs")" "$matched"
 	fi
 	row "$label" pinjail "$pj_secs" "$pj_cpu" "$(per_second "$pj_secs")" "$pj_matched"

@@ -1,6 +1,7 @@
 package dates
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -80,5 +81,38 @@ func BenchmarkNew(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// accessLog returns n lines of an nginx access log as a busy reverse proxy
+// writes it: client addresses of all lengths, so the date moves, and about
+// fifty lines a second, so consecutive dates are often equal.
+func accessLog(n int) [][]byte {
+	addrs := []string{"192.0.2.1", "198.51.100.200", "2001:db8:b4a:b419:e660:c7e1:661d:c743", "10.1.2.3", "2001:db8::17", "100.64.12.9"}
+	lines := make([][]byte, n)
+	for i := range lines {
+		sec := i / 50
+		lines[i] = fmt.Appendf(nil, `%s - - [14/May/2024:%02d:%02d:%02d +0000]  "GET /webapp/static/js/runtime.%d.js HTTP/1.1" 200 2380 "https://meet.example.com/webapp/" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15" "10.44.0.14:443" "200" "0.007"`,
+			addrs[i*7%len(addrs)], 9+sec/3600, sec/60%60, sec%60, i)
+	}
+	return lines
+}
+
+// BenchmarkFindAccessLog runs the pexiprp datepattern over an access log.
+func BenchmarkFindAccessLog(b *testing.B) {
+	lines := accessLog(4096)
+	now := time.Date(2024, 5, 14, 12, 0, 0, 0, time.UTC)
+	d, err := New("%d/%b/%Y:%H:%M:%S %z", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(lines[0])))
+	i := 0
+	for b.Loop() {
+		if _, ok := d.Find(lines[i%len(lines)], now); !ok {
+			b.Fatal("no date")
+		}
+		i++
 	}
 }

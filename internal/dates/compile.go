@@ -87,6 +87,8 @@ type program struct {
 	leadNeg bool
 	// hint, when not nil, is a byte every match has near its start.
 	hint *startHint
+	// fast, when not nil, runs the program on ASCII input.
+	fast *fastProgram
 }
 
 // startHint says that a match starting at s has a byte of set at some
@@ -133,6 +135,7 @@ func compileRegex(src string) (*program, error) {
 	}
 	c.prog.first = c.guard(re.root)
 	c.prog.hint = findStartHint(re.root)
+	c.prog.fast = newFastProgram(re)
 	return c.prog, nil
 }
 

@@ -10,11 +10,21 @@
 // fields with fail2ban's rules for missing years, days and zones, and this
 // file reproduces the detector's choice among templates, including the
 // reordering that makes the template that matched last be tried first.
+//
+// A detector runs on every line of a log, so the common case is fast:
+// templates made of strftime directives and literals, such as nginx's
+// "%d/%b/%Y:%H:%M:%S %z", run on ASCII lines on a second matcher
+// (fast.go) that jumps to a literal byte of the date and gives the same
+// answers as the backtracking one; it and the conversion to a time
+// remember their last results, which consecutive lines with the same date
+// reuse.
 package dates
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,13 +72,26 @@ type Detector struct {
 	firstUnused           int
 	machine               machine
 	reserveCaps           []int
+	last                  lastParse
+	fastScratch           fastScratch
+	// capsFrom is the fast matcher's memory of a match that gave
+	// machine.caps, 0 if none did.
+	capsFrom uint64
+	// ascii is how long the start of the current line known to be ASCII
+	// is; asciiEnds is set when the byte after it is not.
+	ascii     int
+	asciiEnds bool
+	// noFast disables the fast matcher, for tests comparing the two.
+	noFast bool
 }
 
 // slot is fail2ban's DateDetectorTemplate.
 type slot struct {
 	template int
 	hits     int
-	lastUsed float64 // seconds since the epoch
+	// lastUsed is when it last matched, in nanoseconds since the epoch;
+	// fail2ban's float seconds are seconds().
+	lastUsed int64
 	distance int
 }
 
@@ -80,6 +103,9 @@ const (
 	// matching one to overtake it regardless of weights.
 	unusedSeconds = 300
 )
+
+// seconds is lastUsed as fail2ban has it.
+func (s *slot) seconds() float64 { return float64(s.lastUsed) / 1e9 }
 
 func (s *slot) weight(t *template) float64 {
 	return float64(s.hits) * t.weight / float64(max(1, s.distance))
@@ -208,6 +234,74 @@ func newDetector(pattern string, logZone *time.Location, thisYear int) (*Detecto
 	return d, nil
 }
 
+// Clone returns a detector in the same state as d, for another goroutine.
+// They share the compiled templates, which neither changes.
+func (d *Detector) Clone() *Detector {
+	c := *d
+	c.order = slices.Clone(d.order)
+	c.searchHits = slices.Clone(d.searchHits)
+	c.machine = machine{caps: slices.Clone(d.machine.caps), stack: make([]frame, 0, cap(d.machine.stack))}
+	c.reserveCaps = slices.Clone(d.reserveCaps)
+	// The caches start empty.
+	c.last, c.fastScratch = lastParse{}, fastScratch{}
+	return &c
+}
+
+// State is what a detector carries from one line to the next that
+// decides how it reads later lines: where it found the last date, and how
+// it ranks its templates. Its caches are no part of it.
+type State struct {
+	order                 []slot
+	searchHits            []int
+	lastStart, lastEnd    int
+	lastBefore, lastFirst rune
+	lastLast, lastAfter   rune
+	lastIndex             int
+	firstUnused           int
+}
+
+// SaveState copies d's state into s, reusing s's memory.
+func (d *Detector) SaveState(s *State) {
+	*s = State{
+		order:       append(s.order[:0], d.order...),
+		searchHits:  append(s.searchHits[:0], d.searchHits...),
+		lastStart:   d.lastStart,
+		lastEnd:     d.lastEnd,
+		lastBefore:  d.lastBefore,
+		lastFirst:   d.lastFirst,
+		lastLast:    d.lastLast,
+		lastAfter:   d.lastAfter,
+		lastIndex:   d.lastIndex,
+		firstUnused: d.firstUnused,
+	}
+}
+
+// RestoreState puts d in state s, which a detector with the same
+// templates saved.
+func (d *Detector) RestoreState(s *State) {
+	d.order = append(d.order[:0], s.order...)
+	d.searchHits = append(d.searchHits[:0], s.searchHits...)
+	d.lastStart, d.lastEnd = s.lastStart, s.lastEnd
+	d.lastBefore, d.lastFirst, d.lastLast, d.lastAfter = s.lastBefore, s.lastFirst, s.lastLast, s.lastAfter
+	d.lastIndex, d.firstUnused = s.lastIndex, s.firstUnused
+}
+
+// Equivalent reports whether detectors in states s and o give the same
+// answers for the same lines from now on. With a single template the
+// statistics that rank templates play no part, so two detectors that
+// found the last date at the same place are equivalent whatever they saw
+// before.
+func (s *State) Equivalent(o *State) bool {
+	if s.lastStart != o.lastStart || s.lastEnd != o.lastEnd || s.lastIndex != o.lastIndex ||
+		s.lastBefore != o.lastBefore || s.lastFirst != o.lastFirst || s.lastLast != o.lastLast || s.lastAfter != o.lastAfter {
+		return false
+	}
+	if len(s.order) <= 1 && len(o.order) <= 1 {
+		return len(s.order) == len(o.order)
+	}
+	return s.firstUnused == o.firstUnused && slices.Equal(s.order, o.order) && slices.Equal(s.searchHits, o.searchHits)
+}
+
 // None reports whether the detector was built for {NONE}: lines carry no
 // date and get the current time.
 func (d *Detector) None() bool { return d.none }
@@ -247,27 +341,107 @@ func (d *Detector) Find(line []byte, now time.Time) (Match, bool) {
 	if m.Start == m.End {
 		return m, true
 	}
-	m.Time, _ = d.parse(t, line, caps, now)
+	if d.last.holds(m.Template, d.capsFrom, line, caps, t.prog.groups, now) {
+		m.Time = d.last.time
+		return m, true
+	}
+	var usesNow bool
+	m.Time, usesNow = d.parse(t, line, caps, now)
+	d.last.remember(m.Template, d.capsFrom, line, caps, t.prog.groups, now, usesNow, m.Time)
 	return m, true
 }
 
-func (d *Detector) parse(t *template, line []byte, caps []int, now time.Time) (time.Time, bool) {
+// parse converts a match of t into a time, the zero Time when the text is
+// no valid date. usesNow reports whether the result depends on now.
+func (d *Detector) parse(t *template, line []byte, caps []int, now time.Time) (_ time.Time, usesNow bool) {
 	switch t.kind {
 	case kindEpoch, kindLongEpoch:
 		g := t.valueGroup
 		if caps[2*g] < 0 {
 			return time.Time{}, false
 		}
-		return parseEpoch(line[caps[2*g]:caps[2*g+1]], t.kind == kindLongEpoch)
+		tm, _ := parseEpoch(line[caps[2*g]:caps[2*g+1]], t.kind == kindLongEpoch)
+		return tm, false
 	case kindTAI64N:
 		// "@4000000042fe0d22..." gives the seconds as hex digits 2 to 16.
 		var sec int64
 		for _, c := range line[caps[2]+2 : caps[2]+17] {
 			sec = sec<<4 | int64(hexValue(c))
 		}
-		return time.Unix(sec, 0), true
+		return time.Unix(sec, 0), false
 	}
-	return strptime(line, caps, t.captures, t.ampmGroup, now, d.logZone)
+	tm, _, usesNow := strptime(line, caps, t.captures, t.ampmGroup, now, d.logZone)
+	return tm, usesNow
+}
+
+// lastParse remembers the last date converted. Consecutive lines of a log
+// often carry the same date text, and converting it is the larger part of
+// finding a date once the match is fast.
+type lastParse struct {
+	valid    bool
+	template int
+	// from is the fast matcher's memory of a match the captures came
+	// from, 0 if none: captures from the same memory are the same.
+	from uint64
+	text []byte // the whole match
+	// groups are the capture positions relative to the match's start, -1
+	// for groups that took no part.
+	groups  []int
+	usesNow bool
+	now     time.Time
+	time    time.Time
+}
+
+// maxRemembered bounds the text lastParse keeps.
+const maxRemembered = 128
+
+// holds reports whether the match in caps converts to the remembered time:
+// same template, same text and groups, and, if the conversion looked at
+// the current time, the same current time.
+func (p *lastParse) holds(template int, from uint64, line []byte, caps []int, groups int, now time.Time) bool {
+	if !p.valid || p.template != template {
+		return false
+	}
+	if from != 0 && from == p.from {
+		return !p.usesNow || now.Equal(p.now) && now.Location() == p.now.Location()
+	}
+	if !bytes.Equal(p.text, line[caps[0]:caps[1]]) {
+		return false
+	}
+	g := caps[2 : 2*(groups+1)]
+	if len(g) != len(p.groups) {
+		return false
+	}
+	for k, c := range g {
+		if relative(c, caps[0]) != p.groups[k] {
+			return false
+		}
+	}
+	return !p.usesNow || now.Equal(p.now) && now.Location() == p.now.Location()
+}
+
+func (p *lastParse) remember(template int, from uint64, line []byte, caps []int, groups int, now time.Time, usesNow bool, t time.Time) {
+	p.valid = false
+	start, end := caps[0], caps[1]
+	if end-start > maxRemembered {
+		return
+	}
+	p.groups = p.groups[:0]
+	for k := 2; k < 2*(groups+1); k++ {
+		if c := caps[k]; c >= 0 && (c < start || c > end) {
+			return // a group in a lookaround, outside the text compared
+		}
+		p.groups = append(p.groups, relative(caps[k], start))
+	}
+	p.valid, p.template, p.from, p.usesNow, p.now, p.time = true, template, from, usesNow, now, t
+	p.text = append(p.text[:0], line[start:end]...)
+}
+
+func relative(pos, start int) int {
+	if pos < 0 {
+		return -1
+	}
+	return pos - start
 }
 
 // parseEpoch converts what fail2ban's epoch templates match: seconds with
@@ -327,32 +501,29 @@ func hexValue(c byte) byte {
 // matchTime is fail2ban's DateDetector.matchTime. On success it returns the
 // winner's position in d.order, with its captures in d.machine.caps.
 func (d *Detector) matchTime(line []byte, now time.Time) (int, bool) {
+	d.ascii, d.asciiEnds = 0, false
+	if len(d.order) == 1 {
+		return d.matchSingle(line, now)
+	}
+	d.asciiTo(line, len(line))
+	ascii := d.ascii
 	var (
 		found      = -1 // position in order of the reserved match
 		foundStart = none
 		foundEnd   int
+		foundFrom  uint64
 		ignore     = none
 		matched    bool
 		start, end int // of the current match, in characters
 		i          int
-		ascii      = asciiPrefix(line)
 	)
 	search := func(i int, pos, endpos int) bool {
-		t := d.templates[d.order[i].template]
-		input := line
-		if endpos < len(line) {
-			input = line[:endpos]
-		}
-		ok := d.machine.search(t.prog, input, pos)
-		if ok {
-			d.searchHits[d.order[i].template]++
-			start = charIndex(line, ascii, d.machine.caps[0])
-			end = charIndex(line, ascii, d.machine.caps[1])
-		}
+		var ok bool
+		start, end, ok = d.search(i, line, pos, endpos)
 		return ok
 	}
 	reserve := func(i int) {
-		found, foundStart, foundEnd = i, start, end
+		found, foundStart, foundEnd, foundFrom = i, start, end, d.capsFrom
 		d.reserveCaps = d.reserveCaps[:len(d.machine.caps)]
 		copy(d.reserveCaps, d.machine.caps)
 	}
@@ -364,13 +535,13 @@ func (d *Detector) matchTime(line []byte, now time.Time) (int, bool) {
 		case t.anchoredAt():
 			matched = search(i, 0, len(line))
 			ignore = i
-		case d.sameSurroundings(line, ascii):
+		case d.sameSurroundings(line):
 			matched = search(i, byteIndex(line, ascii, d.lastStart), byteIndex(line, ascii, d.lastEnd))
 		default:
 			matched = search(i, 0, len(line))
 			ignore = i
 		}
-		if matched && !(len(d.order) == 1 || t.anchoredAt() || start == d.lastStart && end == d.lastEnd) {
+		if matched && !(t.anchoredAt() || start == d.lastStart && end == d.lastEnd) {
 			// It matched elsewhere: keep it in reserve and search on.
 			reserve(i)
 			matched = false
@@ -408,6 +579,7 @@ func (d *Detector) matchTime(line []byte, now time.Time) (int, bool) {
 		}
 		if !matched && found >= 0 {
 			i, start, end, matched = found, foundStart, foundEnd, true
+			d.capsFrom = foundFrom
 			d.machine.caps = d.machine.caps[:len(d.reserveCaps)]
 			copy(d.machine.caps, d.reserveCaps)
 		}
@@ -415,9 +587,85 @@ func (d *Detector) matchTime(line []byte, now time.Time) (int, bool) {
 	if !matched {
 		return 0, false
 	}
+	return d.record(i, line, start, end, now)
+}
+
+// matchSingle is matchTime for a detector with one template, which needs
+// neither the reserve nor the ranking: the template is tried where it
+// matched last if the characters around are the same, and then, or
+// otherwise, on the whole line.
+func (d *Detector) matchSingle(line []byte, now time.Time) (int, bool) {
+	var (
+		start, end int
+		ok         bool
+	)
+	if d.lastIndex == 0 && !d.templates[d.order[0].template].anchoredAt() {
+		d.asciiTo(line, d.lastEnd+1)
+		if d.sameSurroundings(line) {
+			start, end, ok = d.search(0, line, byteIndex(line, d.ascii, d.lastStart), byteIndex(line, d.ascii, d.lastEnd))
+		}
+	}
+	if !ok {
+		if start, end, ok = d.search(0, line, 0, len(line)); !ok {
+			return 0, false
+		}
+	}
+	return d.record(0, line, start, end, now)
+}
+
+// asciiTo extends d.ascii, the length of the start of the current line
+// known to be ASCII, over line[:n] if it can, and reports whether line[:n]
+// is ASCII. Finding a date seldom needs to look at a whole line.
+func (d *Detector) asciiTo(line []byte, n int) bool {
+	n = min(n, len(line))
+	if d.ascii < n && !d.asciiEnds {
+		d.ascii += asciiPrefix(line[d.ascii:n])
+		d.asciiEnds = d.ascii < n
+	}
+	return d.ascii >= n
+}
+
+// search runs the template at position i of d.order over line[:endpos]
+// from pos, as Python's pattern.search(line, pos, endpos). On success it
+// returns the match's span in characters, and d.machine.caps holds its
+// captures.
+//
+// The fast matcher is exact when what it read is ASCII: input from pos-1
+// on, except that a match at s depends on nothing after s+reach, not even
+// through the positions it skipped, as every match contains the byte it
+// skips to. So a search of the whole line checks the line only as far as
+// its answer needs.
+func (d *Detector) search(i int, line []byte, pos, endpos int) (start, end int, ok bool) {
+	t := d.templates[d.order[i].template]
+	input := line[:min(endpos, len(line))]
+	sure := false
+	if fast := t.prog.fast; fast != nil && !d.noFast && (len(input) == len(line) || d.asciiTo(line, len(input))) {
+		d.machine.reserve(t.prog.ncap)
+		ok, sure = fast.search(d.machine.caps, &d.fastScratch, input, pos)
+		d.capsFrom = d.fastScratch.served
+		need := len(input)
+		if ok {
+			need = min(need, d.machine.caps[0]+fast.reach)
+		}
+		sure = sure && d.asciiTo(line, need)
+	}
+	if !sure {
+		ok = d.machine.search(t.prog, input, pos)
+		d.capsFrom = 0
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	d.searchHits[d.order[i].template]++
+	return charIndex(line, d.ascii, d.machine.caps[0]), charIndex(line, d.ascii, d.machine.caps[1]), true
+}
+
+// record is the end of matchTime: it updates the statistics and where the
+// last date was found, and reorders the templates.
+func (d *Detector) record(i int, line []byte, start, end int, now time.Time) (int, bool) {
 	s := &d.order[i]
 	s.hits++
-	s.lastUsed = float64(now.UnixNano()) / 1e9
+	s.lastUsed = now.UnixNano()
 	s.distance = start
 	if d.firstUnused == i {
 		d.firstUnused++
@@ -445,7 +693,22 @@ func (d *Detector) matchTime(line []byte, now time.Time) (int, bool) {
 // sameSurroundings is fail2ban's check that the characters around the last
 // date's position are as before, so that the last template may be tried at
 // that position only.
-func (d *Detector) sameSurroundings(line []byte, ascii int) bool {
+func (d *Detector) sameSurroundings(line []byte) bool {
+	ascii := d.ascii
+	if s, e := d.lastStart, d.lastEnd; s <= e && e < ascii {
+		// Characters are bytes there.
+		before, last := noRune, noRune
+		if s > 0 {
+			before = rune(line[s-1])
+		}
+		if e > 0 {
+			last = rune(line[e-1])
+		}
+		first, after := rune(line[s]), rune(line[e])
+		left := before == d.lastBefore || first == d.lastFirst && !isAlnum(d.lastFirst)
+		right := after == d.lastAfter || last == d.lastLast && !isAlnum(d.lastLast)
+		return left && right
+	}
 	before := noRune
 	if d.lastStart > 0 {
 		before = charAt(line, ascii, d.lastStart-1)
@@ -466,7 +729,7 @@ func (d *Detector) sameSurroundings(line []byte, ascii int) bool {
 // position.
 func (d *Detector) reorder(num int) int {
 	s := d.order[num]
-	untime := s.lastUsed - unusedSeconds
+	untime := s.seconds() - unusedSeconds
 	weight := s.weight(d.templates[s.template])
 	pos := num / 2
 	if d.firstUnused < num {
@@ -474,7 +737,7 @@ func (d *Detector) reorder(num int) int {
 	}
 	moveable := func() bool {
 		p := &d.order[pos]
-		return weight > p.weight(d.templates[p.template]) || untime > p.lastUsed
+		return weight > p.weight(d.templates[p.template]) || untime > p.seconds()
 	}
 	if !moveable() {
 		if pos == num-1 {
@@ -518,16 +781,21 @@ func byteIndex(line []byte, ascii, chars int) int {
 // asciiPrefix returns the length of the leading run of ASCII bytes, which
 // is also a run of characters.
 func asciiPrefix(line []byte) int {
-	i := 0
-	for ; i+8 <= len(line); i += 8 {
-		if binary.LittleEndian.Uint64(line[i:])&0x8080808080808080 != 0 {
+	b := line
+	for len(b) >= 32 {
+		w := binary.LittleEndian.Uint64(b[0:8]) | binary.LittleEndian.Uint64(b[8:16]) |
+			binary.LittleEndian.Uint64(b[16:24]) | binary.LittleEndian.Uint64(b[24:32])
+		if w&0x8080808080808080 != 0 {
 			break
 		}
+		b = b[32:]
 	}
-	for ; i < len(line); i++ {
-		if line[i] >= utf8.RuneSelf {
-			break
-		}
+	for len(b) >= 8 && binary.LittleEndian.Uint64(b[0:8])&0x8080808080808080 == 0 {
+		b = b[8:]
+	}
+	i := len(line) - len(b)
+	for i < len(line) && line[i] < utf8.RuneSelf {
+		i++
 	}
 	return i
 }

@@ -87,9 +87,16 @@ func FuzzNew(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The same detector without the fast matcher must agree.
+		general := d.Clone()
+		general.noFast = true
 		for _, line := range append(lines, []byte(pattern)) {
 			m, ok := d.Find(line, now)
 			checkMatch(t, d, line, m, ok)
+			gm, gok := general.Find(line, now)
+			if ok != gok || m != gm {
+				t.Fatalf("datepattern %q, line %q: fast %v %+v, general %v %+v", pattern, line, ok, m, gok, gm)
+			}
 		}
 	})
 }

@@ -49,8 +49,10 @@ type capture struct {
 // raises. Fields are read in group order, later ones overriding earlier
 // ones. Fractions of seconds are discarded, as fail2ban does. now is the
 // current time in the system's zone; logZone, if not nil, is the zone of
-// dates that carry none (logtimezone).
-func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time.Time, logZone *time.Location) (time.Time, bool) {
+// dates that carry none (logtimezone). usesNow reports whether the result
+// depends on now, which it does when the date lacks its year, month and
+// day or its zone.
+func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time.Time, logZone *time.Location) (_ time.Time, ok, usesNow bool) {
 	var (
 		year, month, day                int
 		hasYear, hasMonth, hasDay       bool
@@ -101,7 +103,7 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 			if ampmGroup >= 0 {
 				ps, pe := caps[2*ampmGroup], caps[2*ampmGroup+1]
 				if ps < 0 || pe < 0 {
-					return time.Time{}, false // Python: None.lower()
+					return time.Time{}, false, false // Python: None.lower()
 				}
 				ampm = line[ps:pe]
 			}
@@ -150,9 +152,13 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 			hasZone = true
 		}
 		if !ok {
-			return time.Time{}, false
+			return time.Time{}, false, false
 		}
 	}
+
+	// Whether now matters, erring on the side of yes: it gives a missing
+	// year, month or day, and the zone of dates without one.
+	usesNow = !hasYear || !hasMonth || !hasDay || !hasZone && logZone == nil
 
 	// Python's naive datetimes are seconds here, counted as if in UTC.
 	_, nowOffset := now.Zone()
@@ -164,7 +170,7 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 	}
 	if !hasMonth || !hasDay {
 		if !validYear(year) {
-			return time.Time{}, false
+			return time.Time{}, false, usesNow
 		}
 		if !hasYearday && hasWeek && hasWeekday {
 			yearday = julianFromWeek(year, week, weekday, weekStartsMonday)
@@ -172,7 +178,7 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 		}
 		if hasYearday {
 			if year, month, day = civil(daysFromCivil(year, 1, 1) + int64(yearday) - 1); !validYear(year) {
-				return time.Time{}, false
+				return time.Time{}, false, usesNow
 			}
 			hasMonth, hasDay = true, true
 		}
@@ -181,11 +187,11 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 	if assumeToday {
 		month, day = nowMonth, nowDay
 	} else if !hasMonth || !hasDay {
-		return time.Time{}, false // Python: datetime() with None
+		return time.Time{}, false, usesNow // Python: datetime() with None
 	}
 	date, ok := makeNaive(year, month, day, hour, minute, second)
 	if !ok {
-		return time.Time{}, false
+		return time.Time{}, false, usesNow
 	}
 	if !hasZone && logZone != nil {
 		_, offset := time.Date(year, time.Month(month), day, hour, minute, second, 0, logZone).Zone()
@@ -193,7 +199,7 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 	}
 	if hasZone {
 		if date -= int64(zoneMinutes) * 60; !validNaive(date) {
-			return time.Time{}, false
+			return time.Time{}, false, usesNow
 		}
 	}
 	// As in fail2ban, these compare the date, shifted to UTC if it has a
@@ -201,7 +207,7 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 	// date none, so comparing whole seconds gives the same answers.
 	if assumeToday && date > nowNaive {
 		if date -= secondsPerDay; !validNaive(date) {
-			return time.Time{}, false
+			return time.Time{}, false, usesNow
 		}
 	}
 	if assumeYear && date > nowNaive+secondsPerDay {
@@ -209,18 +215,18 @@ func strptime(line []byte, caps []int, fields []capture, ampmGroup int, now time
 		// (possibly shifted) time of day.
 		tod := date - floorDiv(date, secondsPerDay)*secondsPerDay
 		if date, ok = makeNaive(year-1, month, day, 0, 0, 0); !ok {
-			return time.Time{}, false
+			return time.Time{}, false, usesNow
 		}
 		date += tod
 	}
 	if hasZone {
-		return time.Unix(date, 0), true
+		return time.Unix(date, 0), true, usesNow
 	}
 	// mktime: the wall clock in the local zone.
 	days := floorDiv(date, secondsPerDay)
 	y, m, d := civil(days)
 	tod := int(date - days*secondsPerDay)
-	return time.Unix(time.Date(y, time.Month(m), d, 0, 0, tod, 0, now.Location()).Unix(), 0), true
+	return time.Unix(time.Date(y, time.Month(m), d, 0, 0, tod, 0, now.Location()).Unix(), 0), true, usesNow
 }
 
 const secondsPerDay = 24 * 60 * 60

@@ -115,3 +115,40 @@ func TestProcessMissAllocs(t *testing.T) {
 		t.Errorf("match: %+v", res.Failures)
 	}
 }
+
+// BenchmarkDateMatch runs the two stages pinjail regex runs on every line:
+// Date, then Match, whose prefilter knows where the date is.
+func BenchmarkDateMatch(b *testing.B) {
+	now := time.Date(2024, 5, 14, 9, 30, 0, 0, time.UTC)
+	for _, bb := range []struct{ name, line string }{
+		{"miss", pexipMiss}, {"near-miss", pexipNear}, {"match", pexipHit},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			f := newBenchFilter(b, pexiprpSpec(b))
+			line := []byte(bb.line)
+			var res Result
+			b.ReportAllocs()
+			b.SetBytes(int64(len(line)))
+			for b.Loop() {
+				f.Match(line, f.Date(line, now), now, &res)
+			}
+		})
+	}
+}
+
+// TestDateMatchMissAllocs checks that Date and Match allocate nothing for
+// lines without a failure.
+func TestDateMatchMissAllocs(t *testing.T) {
+	f, err := New(pexiprpSpec(t), Options{Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2024, 5, 14, 9, 30, 0, 0, time.UTC)
+	var res Result
+	for _, line := range []string{pexipMiss, pexipNear} {
+		b := []byte(line)
+		if n := testing.AllocsPerRun(100, func() { f.Match(b, f.Date(b, now), now, &res) }); n != 0 {
+			t.Errorf("%.0f allocations per miss for %.40q...", n, line)
+		}
+	}
+}

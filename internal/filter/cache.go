@@ -2,6 +2,8 @@ package filter
 
 import (
 	"container/list"
+	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -62,4 +64,27 @@ func (c *ttlCache[V]) unset(key string) {
 		c.order.Remove(el)
 		delete(c.items, key)
 	}
+}
+
+// dnsCache holds the addresses host names resolved to. Clones of a filter
+// share it, so it has a lock.
+type dnsCache struct {
+	mu    sync.Mutex
+	cache *ttlCache[[]netip.Addr]
+}
+
+func newDNSCache() *dnsCache {
+	return &dnsCache{cache: newTTLCache[[]netip.Addr](1000, 5*time.Minute)}
+}
+
+func (c *dnsCache) get(host string, now time.Time) ([]netip.Addr, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cache.get(host, now)
+}
+
+func (c *dnsCache) set(host string, addrs []netip.Addr, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cache.set(host, addrs, now)
 }

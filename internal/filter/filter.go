@@ -17,11 +17,15 @@
 // and \b also match non-ASCII digits, letters and spaces; here they match
 // ASCII only, so a non-ASCII name in a log line is not matched by \w.
 //
-// Before anything else, a single-line filter checks that the line contains
-// the literal text every match of its regexes must contain; most lines of a
-// busy log fail that check, and cost a few substring searches and no
-// allocation. Such lines skip date parsing too, so the date of a line
-// without one is taken from the last line that reached the regexes.
+// A single-line filter checks that the line contains the literal text
+// every match of its regexes must contain, and runs only the regexes whose
+// literals it has; most lines of a busy log fail that check, and cost a
+// few substring searches and no allocation. Process makes the check before
+// anything else, so such lines skip date parsing too, and the date of a
+// line without one is taken from the last line that reached the regexes.
+// Date and Match split Process in two: Date, which must see every line in
+// order, and Match, which for a filter whose lines are Independent may run
+// out of order on Clones; fail2ban-regex's statistics need every date.
 //
 // Where fail2ban's behaviour is an accident, the filter departs from it on
 // purpose: a <F-NOFAIL> match without a multi-line ID is reported with
@@ -42,7 +46,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -93,6 +96,9 @@ const (
 	// recentDate is how long the date of the last dated line stands in for
 	// lines that have none (fail2ban: 60 s).
 	recentDate = time.Minute
+	// Bounds of the <F-MLFID> cache (fail2ban's mlfidCache).
+	mlfCacheSize = 100
+	mlfCacheTime = 5 * time.Minute
 )
 
 // A Filter turns log lines into failures. It keeps state between lines:
@@ -132,7 +138,7 @@ type Filter struct {
 	lastDate    time.Time
 	noDateLog   time.Time // next time a match without a date may be logged
 	mlf         *ttlCache[*failState]
-	dns         *ttlCache[[]netip.Addr]
+	dns         *dnsCache
 }
 
 // New compiles spec. It fails on an invalid option, or on a regex that
@@ -181,8 +187,8 @@ func New(spec *config.Filter, opts Options) (*Filter, error) {
 		maxLines: maxLines,
 		log:      log,
 		resolver: resolver,
-		mlf:      newTTLCache[*failState](100, 5*time.Minute),
-		dns:      newTTLCache[[]netip.Addr](1000, 5*time.Minute),
+		mlf:      newTTLCache[*failState](mlfCacheSize, mlfCacheTime),
+		dns:      newDNSCache(),
 	}
 	var err error
 	if f.dates, err = dates.New(spec.DatePattern, opts.Location); err != nil {
@@ -292,9 +298,44 @@ func (f *Filter) NumDateTemplates() int { return f.dates.NumTemplates() }
 // prints it.
 func (f *Filter) DateTemplateName(i int) string { return f.dates.TemplateName(i) }
 
-// DetectDate finds the date in line without processing the line, so that
-// statistics can count the date templates of lines the prefilter skipped.
-// It shares the detector's state (the template tried first) with Process.
-func (f *Filter) DetectDate(line []byte, now time.Time) (dates.Match, bool) {
-	return f.dates.Find(trimEOL(line), now)
+// Independent reports whether the regexes see each line on its own: the
+// filter has a single-line buffer and no <F-MLFID>. Then, once Date has
+// dated the lines in order, Match may run on them in any order, on clones
+// of the filter.
+func (f *Filter) Independent() bool {
+	if f.maxLines > 1 || f.pref != nil && f.pref.has("mlfid") {
+		return false
+	}
+	for _, r := range f.fail {
+		if r.has("mlfid") {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a filter for another goroutine, with f's definition and
+// options and the state of its date detection. It shares the compiled
+// regexes and the DNS cache with f, and starts with an empty multi-line
+// buffer and <F-MLFID> cache.
+func (f *Filter) Clone() *Filter {
+	return &Filter{
+		useDNS:      f.useDNS,
+		rawHost:     f.rawHost,
+		checkAll:    f.checkAll,
+		journal:     f.journal,
+		maxLines:    f.maxLines,
+		log:         f.log,
+		resolver:    f.resolver,
+		dates:       f.dates.Clone(),
+		warnings:    f.warnings,
+		pref:        f.pref,
+		fail:        f.fail,
+		ignore:      f.ignore,
+		earlyIgnore: f.earlyIgnore,
+		prefilter:   f.prefilter.clone(),
+		lastDate:    f.lastDate,
+		mlf:         newTTLCache[*failState](mlfCacheSize, mlfCacheTime),
+		dns:         f.dns,
+	}
 }

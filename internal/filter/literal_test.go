@@ -134,9 +134,20 @@ func TestPrefilter(t *testing.T) {
 }
 
 func describe(p *prefilter) string {
-	s := "pref: " + clausesString(p.pref)
-	for i, cs := range p.fail {
-		s += fmt.Sprintf("; fail %d: %s", i, clausesString(cs))
+	needsString := func(ns []need) string {
+		var parts []string
+		for _, n := range ns {
+			var alts []string
+			for _, nd := range n {
+				alts = append(alts, string(nd.text))
+			}
+			parts = append(parts, strings.Join(alts, "|"))
+		}
+		return strings.Join(parts, " & ")
+	}
+	s := "pref: " + needsString(p.pref) + "; common: " + needsString(p.common)
+	for i, ns := range p.fail {
+		s += fmt.Sprintf("; fail %d: %s", i, needsString(ns))
 	}
 	return s
 }

@@ -24,7 +24,7 @@ type Result struct {
 	// matched or the line was not parsed.
 	DateTemplate int
 	// Prefiltered is set when the line lacks text every regex needs, so
-	// nothing else (the date included) was looked at.
+	// no regex ran; Process does not look for its date either.
 	Prefiltered bool
 	// PrefMatched is set when the prefregex matched.
 	PrefMatched bool
@@ -94,7 +94,7 @@ type failState struct {
 // Process runs line through the filter and fills res. now is the current
 // time: it resolves dates without a year, dates lines without a date and
 // ages the multi-line and DNS caches. line may end in "\r\n"; it is not
-// retained.
+// retained. A line the prefilter rejects is not dated.
 func (f *Filter) Process(line []byte, now time.Time, res *Result) {
 	res.reset()
 	line = trimEOL(line)
@@ -102,45 +102,132 @@ func (f *Filter) Process(line []byte, now time.Time, res *Result) {
 		res.Prefiltered = true
 		return
 	}
-	cutStart, cutEnd := 0, 0
-	searched := !f.journal && !f.dates.None()
+	date := f.Date(line, now)
+	if f.prefilter != nil {
+		f.prefilter.cut(line, date.cutStart, date.cutEnd)
+	}
+	f.run(line, date, now, res)
+}
+
+// LineDate is what Date found in a line, for Match.
+type LineDate struct {
+	// Time is the line's time: its date, or for a line without one the
+	// last date seen (if under a minute before now) or now.
+	Time  time.Time
+	Found bool
+	// Template indexes the date template that matched, -1 when none did
+	// or the filter looks for no date.
+	Template int
+	// The date text, which the regexes do not see.
+	cutStart, cutEnd int
+	// noDate is set when the date was looked for and not found.
+	noDate bool
+}
+
+// Date finds the date of line and remembers it for the lines after it
+// that have none; Process is Date then Match. Lines must reach Date one at
+// a time and in the log's order, and their regexes may then run out of
+// order or on other goroutines (see Independent). line may end in "\r\n";
+// it is not retained.
+func (f *Filter) Date(line []byte, now time.Time) LineDate {
+	line = trimEOL(line)
+	d := LineDate{Template: -1}
+	if f.journal {
+		d.Time, d.Found = now, true
+		return d
+	}
 	var m dates.Match
 	var ok bool
-	if searched {
+	if !f.dates.None() {
 		m, ok = f.dates.Find(line, now)
+		if ok {
+			d.Template = m.Template
+		}
 	}
 	// A date text that does not parse (31 April) is cut out unless the
 	// last date stands in for it, as in fail2ban.
 	found := ok && m.End > m.Start && !m.Time.IsZero()
 	bad := ok && m.End > m.Start && m.Time.IsZero()
-	f.noDate = searched && (!ok || bad)
-	recent := !f.lastDate.IsZero() && f.lastDate.After(now.Add(-recentDate))
-	if ok {
-		res.DateTemplate = m.Template
-	}
+	d.noDate = !f.dates.None() && (!ok || bad)
 	switch {
-	case f.journal:
-		res.Time, res.DateFound = now, true
 	case found:
-		res.Time, res.DateFound = m.Time, true
-		cutStart, cutEnd = m.Start, m.End
+		d.Time, d.Found = m.Time, true
+		d.cutStart, d.cutEnd = m.Start, m.End
 		f.lastDate = m.Time
-	case recent:
+	case !f.lastDate.IsZero() && f.lastDate.After(now.Add(-recentDate)):
 		// No date, or a template that allows none: the line belongs with
 		// the last dated one.
-		res.Time = f.lastDate
+		d.Time = f.lastDate
 	case bad:
-		res.Time = now
-		cutStart, cutEnd = m.Start, m.End
+		d.Time = now
+		d.cutStart, d.cutEnd = m.Start, m.End
 	default:
-		res.Time = now
+		d.Time = now
 	}
-	f.push(line, cutStart, cutEnd)
+	return d
+}
+
+// Equal reports whether d and o date a line the same way.
+func (d LineDate) Equal(o LineDate) bool {
+	return d.Time.Equal(o.Time) && d.Time.Location() == o.Time.Location() && d.Found == o.Found &&
+		d.Template == o.Template && d.cutStart == o.cutStart && d.cutEnd == o.cutEnd && d.noDate == o.noDate
+}
+
+// DateState is what Date carries from one line to the next: the date
+// detector's state and the last date seen. With it, lines can be dated
+// out of order and the results checked (see Equivalent).
+type DateState struct {
+	dates    dates.State
+	lastDate time.Time
+}
+
+// SaveDateState copies f's date state into s, reusing s's memory.
+func (f *Filter) SaveDateState(s *DateState) {
+	f.dates.SaveState(&s.dates)
+	s.lastDate = f.lastDate
+}
+
+// RestoreDateState puts f in date state s, which a clone of f (or f)
+// saved.
+func (f *Filter) RestoreDateState(s *DateState) {
+	f.dates.RestoreState(&s.dates)
+	f.lastDate = s.lastDate
+}
+
+// Equivalent reports whether filters in date states s and o date the
+// same lines the same way from now on. When the state Date reached after
+// a line in a guessed state is equivalent to the one it reaches from the
+// true state, every later line is dated as from the true state.
+func (s *DateState) Equivalent(o *DateState) bool {
+	return s.dates.Equivalent(&o.dates) && s.lastDate.Equal(o.lastDate) && s.lastDate.Location() == o.lastDate.Location()
+}
+
+// Match runs the regexes over line, which Date dated, and fills res as
+// Process does (Prefiltered set means no regex ran). now ages the
+// multi-line and DNS caches.
+func (f *Filter) Match(line []byte, date LineDate, now time.Time, res *Result) {
+	res.reset()
+	line = trimEOL(line)
+	if f.prefilter != nil && !f.prefilter.candidateCut(line, date.cutStart, date.cutEnd) {
+		res.Time, res.DateFound, res.DateTemplate = date.Time, date.Found, date.Template
+		res.Prefiltered = true
+		return
+	}
+	f.run(line, date, now, res)
+}
+
+func (f *Filter) run(line []byte, date LineDate, now time.Time, res *Result) {
+	res.Time, res.DateFound, res.DateTemplate = date.Time, date.Found, date.Template
+	f.noDate = date.noDate
+	f.push(line, date.cutStart, date.cutEnd)
 	f.find(res, now)
 	if f.maxLines == 1 {
 		// Do not keep the caller's buffer alive.
 		f.one[0] = bufLine{}
 		f.lines = nil
+		if f.prefilter != nil {
+			f.prefilter.release()
+		}
 	}
 }
 
@@ -207,12 +294,16 @@ func (f *Filter) find(res *Result, now time.Time) {
 		}
 	}
 	rebuild := false
+	// A single-line filter's regexes see the line less its date, whose
+	// literals the prefilter has looked for: a regex whose literals are
+	// missing need not run.
+	skip := f.prefilter != nil && !fromContent
 	for i, r := range f.fail {
 		if rebuild {
 			f.rebuilt = join(f.rebuilt, cur)
 			buf, rebuild = f.rebuilt, false
 		}
-		if !f.match(r, buf) {
+		if skip && !f.prefilter.mayMatch(i) || !f.match(r, buf) {
 			continue
 		}
 		fail := f.groups(r, buf)
@@ -471,12 +562,16 @@ func (f *Filter) failure(res *Result, regexIndex int, r *regex, fs *failState, m
 		f.log.Error("failregex matched without a failure ID", "regex", r.pattern)
 		return true
 	}
-	fields := maps.Clone(fs.groups)
+	// A multi-line ID's state stays in the cache and changes with later
+	// lines: its failures get copies. Any other state is this match's.
+	fields, matches := fs.groups, fs.matches
+	if hasMLF {
+		fields, matches = maps.Clone(fields), slices.Clone(matches)
+	}
 	var users []string
 	if fs.users != nil {
 		users = slices.Sorted(slices.Values(fs.users))
 	}
-	matches := slices.Clone(fs.matches)
 	for _, id := range ids {
 		res.Failures = append(res.Failures, Failure{
 			ID:       id.id,

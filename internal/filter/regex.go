@@ -655,9 +655,9 @@ func (m *matcher) match(r *regex, buf []byte) (bool, error) {
 	}
 	m.spans = m.spans[:n]
 	if r.std != nil {
-		if !r.std.Match(buf) {
-			return false, nil
-		}
+		// One search for the match and its groups: lines seldom reach a
+		// regex that does not match them, and a failed search allocates
+		// nothing.
 		loc := r.std.FindSubmatchIndex(buf)
 		if loc == nil {
 			return false, nil

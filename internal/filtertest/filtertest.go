@@ -5,9 +5,9 @@ package filtertest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"time"
 
@@ -29,6 +29,14 @@ type Options struct {
 	PrintAllIgnored bool
 	// Now resolves dates without a year; time.Now when nil.
 	Now func() time.Time
+	// Workers is how many goroutines run the regexes when the filter sees
+	// each line on its own (filter.Filter.Independent); GOMAXPROCS when 0.
+	// The report is the same whatever the number.
+	Workers int
+	// blockSize, when set, is the size of the blocks the log is read in,
+	// which then cuts lines at half of it: tests make blocks small to
+	// cross many.
+	blockSize int
 }
 
 // Hit is one failure found, as the --json output prints it.
@@ -42,6 +50,11 @@ type Hit struct {
 
 // Report is the outcome of a run.
 type Report struct {
+	// Lines counts the lines tested: as in fail2ban-regex, empty lines
+	// and lines starting with "#" are skipped. A line is ignored when an
+	// ignoreregex dropped it or a failregex matched it as no failure
+	// (<F-NOFAIL>), else matched when a failregex matched it, else
+	// missed.
 	Lines, Matched, Ignored, Missed int
 	// Truncated counts lines longer than the reader's maximum.
 	Truncated  int
@@ -58,93 +71,47 @@ type Report struct {
 }
 
 // Run reads the log from r through f. When hit is not nil it is called for
-// every failure found (the --json output).
+// every failure found (the --json output), in the log's order.
 func Run(r io.Reader, f *filter.Filter, opts Options, hit func(Hit) error) (*Report, error) {
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
+	start := time.Now()
 	rep := &Report{
 		FailHits:   make([]int, len(f.FailRegexes())),
 		IgnoreHits: make([]int, len(f.IgnoreRegexes())),
 		DateHits:   make([]int, f.NumDateTemplates()),
 		failures:   make([][]Hit, len(f.FailRegexes())),
 	}
-	start := time.Now()
-	lr := linereader.New(r, 0, 0)
-	var res filter.Result
-	t := now()
-	for n := 1; ; n++ {
-		line, err := lr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		rep.Lines++
-		if n%4096 == 0 {
-			t = now()
-		}
-		f.Process(line, t, &res)
-		tpl := res.DateTemplate
-		if res.Prefiltered {
-			// The filter skipped the line on its literal prefilter without
-			// parsing its date; count the date anyway so the template
-			// statistics mean what fail2ban-regex's mean.
-			if m, ok := f.DetectDate(line, t); ok {
-				tpl = m.Template
-			} else {
-				tpl = -1
-			}
-		}
-		if tpl >= 0 && tpl < len(rep.DateHits) {
-			rep.DateHits[tpl]++
-		}
-		if res.PrefMatched {
-			rep.PrefHits++
-		}
-		switch {
-		case res.Ignored:
-			rep.Ignored++
-			if res.IgnoreRegex >= 0 && res.IgnoreRegex < len(rep.IgnoreHits) {
-				rep.IgnoreHits[res.IgnoreRegex]++
-			}
-			rep.IgnoredLines = appendBounded(rep.IgnoredLines, line, opts.PrintAllIgnored)
-		case len(res.Matched) > 0:
-			rep.Matched++
-			for _, i := range res.Matched {
-				rep.FailHits[i]++
-			}
-			rep.MatchedLines = appendBounded(rep.MatchedLines, line, opts.PrintAllMatched)
-		default:
-			rep.Missed++
-			rep.MissedLines = appendBounded(rep.MissedLines, line, opts.PrintAllMissed)
-		}
-		for _, fl := range res.Failures {
-			h := Hit{Line: n, Time: fl.Time.Format(time.RFC3339), Host: fl.ID, Fields: fl.Fields, Regex: fl.Regex + 1}
-			if opts.Verbose && fl.Regex >= 0 && fl.Regex < len(rep.failures) {
-				rep.failures[fl.Regex] = append(rep.failures[fl.Regex], Hit{Host: fl.ID, Time: fl.Time.Format("Mon Jan 02 15:04:05 2006")})
-			}
-			if hit != nil {
-				if err := hit(h); err != nil {
-					return nil, err
-				}
-			}
-		}
+	run := &run{
+		filter: f,
+		opts:   opts,
+		hit:    hit,
+		rep:    rep,
+		blocks: linereader.NewBlocks(r, 0),
+		now:    opts.Now,
+		block:  batchSize,
 	}
-	rep.Truncated = lr.Truncated()
+	if opts.blockSize > 0 {
+		run.block = opts.blockSize
+		run.blocks = linereader.NewBlocks(r, opts.blockSize/2-1)
+	}
+	if run.now == nil {
+		run.now = time.Now
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var err error
+	if workers > 1 && f.Independent() {
+		err = run.parallel(workers)
+	} else {
+		err = run.sequential()
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Truncated = run.blocks.Truncated()
 	rep.Elapsed = time.Since(start)
 	return rep, nil
-}
-
-// appendBounded keeps up to maxListed+1 lines unless all are wanted: one
-// more than can be listed, so the report knows there were too many.
-func appendBounded(list []string, line []byte, all bool) []string {
-	if !all && len(list) > maxListed {
-		return list
-	}
-	return append(list, string(line))
 }
 
 // Header describes the run's inputs for the "Running tests" block.

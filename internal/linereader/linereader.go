@@ -4,7 +4,6 @@ package linereader
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 )
@@ -97,7 +96,13 @@ func (r *Reader) Truncated() int { return r.truncated }
 // Offset returns the number of bytes consumed so far.
 func (r *Reader) Offset() int64 { return r.n }
 
+// trim drops a final "\n", then a final "\r".
 func trim(b []byte) []byte {
-	b = bytes.TrimSuffix(b, []byte{'\n'})
-	return bytes.TrimSuffix(b, []byte{'\r'})
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
 }

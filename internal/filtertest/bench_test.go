@@ -1,0 +1,77 @@
+package filtertest
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/pinjail/pinjail/internal/config"
+	"github.com/pinjail/pinjail/internal/filter"
+	"github.com/pinjail/pinjail/internal/rplog"
+)
+
+// rpLog generates lines of a Pexip reverse proxy's log.
+func rpLog(tb testing.TB, lines int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := rplog.NewWriter(&buf, 1)
+	if err := w.Traffic(rplog.TrafficOptions{Start: time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC), Lines: lines}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func BenchmarkRun(b *testing.B) {
+	const lines = 100_000
+	log := rpLog(b, lines)
+	for _, bb := range []struct{ name, file string }{
+		{"pexiprp", "../builtin/conf/filter.d/pexiprp.conf"},
+		{"every-line", "../../bench/everyline.conf"},
+	} {
+		spec, _, _, err := LoadFilter("", bb.file, config.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bb.name, func(b *testing.B) {
+			f, err := filter.New(spec, filter.Options{CheckAllRegex: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(log)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Run(bytes.NewReader(log), f, Options{}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(lines*b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}
+
+// BenchmarkDate dates the lines of a reverse-proxy log with the pexiprp
+// filter, the stage of a run that workers guess.
+func BenchmarkDate(b *testing.B) {
+	log := rpLog(b, 100_000)
+	spec, _, _, err := LoadFilter("", "../builtin/conf/filter.d/pexiprp.conf", config.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := filter.New(spec, filter.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(log, []byte("\n")), []byte("\n"))
+	now := time.Now()
+	b.SetBytes(int64(len(log)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, line := range lines {
+			f.Date(line, now)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(lines)*b.N), "ns/line")
+}
