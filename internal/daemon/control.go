@@ -33,7 +33,7 @@ func (d *Daemon) Ban(ctx context.Context, name, addr string) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	d.onEvent(ctx, r, ev)
+	d.apply(ctx, r, []jail.Event{ev})
 	return 1, nil
 }
 

@@ -334,9 +334,15 @@ func (d *Daemon) expireBans(ctx context.Context) {
 }
 
 func (d *Daemon) reconcile(ctx context.Context) {
+	// The runners are looked up before the firewall's lock is taken: a
+	// reload holds the daemon's lock while it starts jails in the firewall.
+	runners := make(map[string]*runner)
+	for _, r := range d.runners() {
+		runners[r.name] = r
+	}
 	want := func(jailName string) []enforce.Ban {
-		r, err := d.runner(jailName)
-		if err != nil {
+		r := runners[jailName]
+		if r == nil || !r.nft {
 			return nil
 		}
 		return r.firewallBans(d.now())

@@ -173,21 +173,35 @@ func (r *runner) source() source.Source {
 
 func (r *runner) run(ctx context.Context) {
 	defer close(r.done)
-	emit := func(ev jail.Event) { r.d.onEvent(ctx, r, ev) }
+	// The jail's events are applied after its lock is released: the
+	// firewall's own lock is taken by a reconcile that asks every jail for
+	// its bans, so holding both here could deadlock.
+	var events []jail.Event
+	collect := func(ev jail.Event) {
+		if ev.Kind != jail.Attempt && ev.Kind != jail.Failure {
+			events = append(events, ev)
+		}
+	}
 	err := r.source().Run(ctx, func(l source.Line) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
 		now := r.d.now()
 		at := now
 		if !l.Time.IsZero() {
 			at = l.Time // a journal entry's own time
 		}
-		r.j.Line(ctx, l.Text, at, emit)
+		r.mu.Lock()
+		r.j.Line(ctx, l.Text, at, collect)
+		r.mu.Unlock()
+		if len(events) > 0 {
+			r.d.apply(ctx, r, events)
+			events = events[:0]
+		}
 		// Saving rewrites every failure ticket; under a flood of distinct
 		// addresses that is slow, so the interval grows with its cost and
 		// saving never takes more than a tenth of the jail's time.
 		if now.Sub(r.lastSave) >= max(r.d.opts.Settings.SaveInterval, 10*r.saveCost) {
+			r.mu.Lock()
 			r.d.saveStateLocked(ctx, r)
+			r.mu.Unlock()
 			r.lastSave = r.d.now()
 			r.saveCost = r.lastSave.Sub(now)
 		}
@@ -206,30 +220,41 @@ func (r *runner) shutdown() {
 	r.shell.stop(r.d, r.name, r.j.Banned(r.d.now()))
 }
 
-// onEvent applies a ban to the firewall and the database as soon as the
-// jail decides it.
-func (d *Daemon) onEvent(ctx context.Context, r *runner, ev jail.Event) {
-	d.met.event(r.name, ev)
-	if ev.Kind == jail.Attack {
-		d.attacked(r, ev)
+// apply puts a jail's events into effect: bans into the firewall (one
+// commit for all), the shell actions and the database (one transaction),
+// attacks to the webhook, and all into the metrics. It must run without
+// the jail's lock.
+func (d *Daemon) apply(ctx context.Context, r *runner, evs []jail.Event) {
+	var batch store.Batch
+	staged := false
+	for _, ev := range evs {
+		d.met.event(r.name, ev)
+		if ev.Kind == jail.Attack {
+			d.attacked(r, ev)
+		}
+		if ev.Kind != jail.Ban {
+			continue
+		}
+		if p, ok := banPrefix(ev); ok && r.nft {
+			d.enf.Add(enforce.Ban{Jail: r.name, Prefix: p, Timeout: timeout(ev.BanTime)})
+			staged = true
+		} else if !ok && r.nft {
+			d.log.Warn("ban of an ID that is not an address: recorded, not enforced", "jail", r.name, "id", ev.ID)
+		}
+		r.shell.ban(d, r.name, eventBan(ev))
+		d.log.Info("ban", "jail", r.name, "id", ev.ID, "bantime", ev.BanTime, "failures", ev.Failures)
+		batch.AddBan(store.BanRecord{
+			Jail: r.name, ID: ev.ID, Time: ev.Time, BanTime: ev.BanTime, Count: ev.BanCount,
+			Failures: ev.Failures, Matches: ev.Matches, Fields: ev.Fields,
+		})
 	}
-	if ev.Kind != jail.Ban {
-		return
-	}
-	if p, ok := banPrefix(ev); ok && r.nft {
-		d.enf.Add(enforce.Ban{Jail: r.name, Prefix: p, Timeout: timeout(ev.BanTime)})
+	if staged {
 		d.commit(ctx)
-	} else if !ok && r.nft {
-		d.log.Warn("ban of an ID that is not an address: recorded, not enforced", "jail", r.name, "id", ev.ID)
 	}
-	r.shell.ban(d, r.name, eventBan(ev))
-	d.log.Info("ban", "jail", r.name, "id", ev.ID, "bantime", ev.BanTime, "failures", ev.Failures)
-	rec := store.BanRecord{
-		Jail: r.name, ID: ev.ID, Time: ev.Time, BanTime: ev.BanTime, Count: ev.BanCount,
-		Failures: ev.Failures, Matches: ev.Matches, Fields: ev.Fields,
-	}
-	if err := d.store.AddBan(ctx, rec); err != nil {
-		d.log.Error("database: saving ban", "jail", r.name, "id", ev.ID, "err", err)
+	if batch.Len() > 0 {
+		if err := d.store.Apply(context.WithoutCancel(ctx), &batch); err != nil {
+			d.log.Error("database: saving bans", "jail", r.name, "err", err)
+		}
 	}
 }
 
@@ -284,9 +309,17 @@ func (r *runner) expire(now time.Time) []jail.Event {
 
 // tick counts the Pexip 403s whose join window ended unanswered.
 func (r *runner) tick(ctx context.Context, now time.Time) {
+	var events []jail.Event
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.j.Tick(ctx, now, func(ev jail.Event) { r.d.onEvent(ctx, r, ev) })
+	r.j.Tick(ctx, now, func(ev jail.Event) {
+		if ev.Kind != jail.Attempt && ev.Kind != jail.Failure {
+			events = append(events, ev)
+		}
+	})
+	r.mu.Unlock()
+	if len(events) > 0 {
+		r.d.apply(ctx, r, events)
+	}
 }
 
 // firewallBans returns the jail's bans as the firewall should hold them.
