@@ -173,6 +173,9 @@ func TestLogRotation(t *testing.T) {
 		}
 		attacker.wrongPIN(t)
 		attacker.wrongPIN(t)
+		// nginx logs a request after answering it: wait for the line to
+		// land in the renamed file before nginx reopens its logs.
+		expectLines(t, log+".1", 4)
 		f, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if err != nil {
 			t.Fatal(err)
