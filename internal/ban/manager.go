@@ -40,11 +40,6 @@ type Entry struct {
 	Fields  map[string]string
 }
 
-// Covers reports whether the ban blocks a.
-func (e Entry) Covers(a netip.Addr) bool {
-	return e.Prefix.IsValid() && e.Prefix.Contains(a.Unmap())
-}
-
 // Overlaps reports whether the ban and p have an address in common.
 func (e Entry) Overlaps(p netip.Prefix) bool {
 	return e.Prefix.IsValid() && e.Prefix.Overlaps(p)

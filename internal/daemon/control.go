@@ -19,13 +19,9 @@ var _ control.Backend = (*Daemon)(nil)
 
 // Ban bans an address or prefix in a jail by hand.
 func (d *Daemon) Ban(ctx context.Context, name, addr string) (int, error) {
-	r, err := d.runner(name)
+	r, p, err := d.target(name, addr)
 	if err != nil {
 		return 0, err
-	}
-	p, err := parsePrefix(addr)
-	if err != nil {
-		return 0, &control.InputError{Err: err}
 	}
 	r.mu.Lock()
 	ev, ok := r.j.BanManually(p, d.now())
@@ -37,16 +33,26 @@ func (d *Daemon) Ban(ctx context.Context, name, addr string) (int, error) {
 	return 1, nil
 }
 
-// Unban lifts the ban of an address, or of every banned address inside a
-// prefix, in a jail.
-func (d *Daemon) Unban(ctx context.Context, name, addr string) (int, error) {
+// target returns the jail named and the address or prefix given to a ban
+// or unban command.
+func (d *Daemon) target(name, addr string) (*runner, netip.Prefix, error) {
 	r, err := d.runner(name)
 	if err != nil {
-		return 0, err
+		return nil, netip.Prefix{}, err
 	}
 	p, err := parsePrefix(addr)
 	if err != nil {
-		return 0, &control.InputError{Err: err}
+		return nil, netip.Prefix{}, &control.InputError{Err: err}
+	}
+	return r, p, nil
+}
+
+// Unban lifts the ban of an address, or of every banned address inside a
+// prefix, in a jail.
+func (d *Daemon) Unban(ctx context.Context, name, addr string) (int, error) {
+	r, p, err := d.target(name, addr)
+	if err != nil {
+		return 0, err
 	}
 	r.mu.Lock()
 	lifted := r.j.Unban(p)
@@ -68,20 +74,32 @@ func (d *Daemon) UnbanAll(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// lifted removes lifted bans from the firewall and the database.
+// lifted removes bans the admin lifted from the firewall, the shell
+// actions and the database.
 func (d *Daemon) lifted(ctx context.Context, r *runner, evs []jail.Event) {
-	if len(evs) == 0 {
-		return
-	}
 	var b store.Batch
+	d.stageUnbans(r, evs, &b, "control")
+	d.applyUnbans(ctx, &b)
+}
+
+// stageUnbans stages lifted bans in the firewall, queues their shell
+// actions' unban and adds their removal to b. by says who lifted them.
+func (d *Daemon) stageUnbans(r *runner, evs []jail.Event, b *store.Batch, by string) {
 	for _, ev := range evs {
 		r.unbanned(ev)
 		b.RemoveBan(r.name, ev.ID)
 		d.met.unbans.WithLabelValues(r.name).Inc()
-		d.log.Info("unban", "jail", r.name, "id", ev.ID, "by", "control")
+		d.log.Info("unban", "jail", r.name, "id", ev.ID, "by", by)
+	}
+}
+
+// applyUnbans commits the staged unbans and saves b, when it holds any.
+func (d *Daemon) applyUnbans(ctx context.Context, b *store.Batch) {
+	if b.Len() == 0 {
+		return
 	}
 	d.commit(ctx)
-	if err := d.store.Apply(ctx, &b); err != nil {
+	if err := d.store.Apply(ctx, b); err != nil {
 		d.log.Error("database: saving unbans", "err", err)
 	}
 }

@@ -317,20 +317,9 @@ func (d *Daemon) expireBans(ctx context.Context) {
 	var batch store.Batch
 	for _, r := range d.runners() {
 		r.tick(ctx, now)
-		for _, ev := range r.expire(now) {
-			r.unbanned(ev)
-			batch.RemoveBan(r.name, ev.ID)
-			d.met.unbans.WithLabelValues(r.name).Inc()
-			d.log.Info("unban", "jail", r.name, "id", ev.ID)
-		}
+		d.stageUnbans(r, r.expire(now), &batch, "expiry")
 	}
-	if batch.Len() == 0 {
-		return
-	}
-	d.commit(ctx)
-	if err := d.store.Apply(ctx, &batch); err != nil {
-		d.log.Error("database: saving unbans", "err", err)
-	}
+	d.applyUnbans(ctx, &batch)
 }
 
 func (d *Daemon) reconcile(ctx context.Context) {

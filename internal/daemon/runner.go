@@ -178,7 +178,7 @@ func (r *runner) run(ctx context.Context) {
 	// its bans, so holding both here could deadlock.
 	var events []jail.Event
 	collect := func(ev jail.Event) {
-		if ev.Kind != jail.Attempt && ev.Kind != jail.Failure {
+		if hasEffect(ev) {
 			events = append(events, ev)
 		}
 	}
@@ -218,6 +218,12 @@ func (r *runner) shutdown() {
 		<-r.done
 	}
 	r.shell.stop(r.d, r.name, r.j.Banned(r.d.now()))
+}
+
+// hasEffect reports whether apply has anything to do for ev; attempts and
+// counted failures change only the jail itself.
+func hasEffect(ev jail.Event) bool {
+	return ev.Kind != jail.Attempt && ev.Kind != jail.Failure
 }
 
 // apply puts a jail's events into effect: bans into the firewall (one
@@ -312,7 +318,7 @@ func (r *runner) tick(ctx context.Context, now time.Time) {
 	var events []jail.Event
 	r.mu.Lock()
 	r.j.Tick(ctx, now, func(ev jail.Event) {
-		if ev.Kind != jail.Attempt && ev.Kind != jail.Failure {
+		if hasEffect(ev) {
 			events = append(events, ev)
 		}
 	})

@@ -161,18 +161,6 @@ func (r *Rooms) UnderAttack(alias string, t time.Time) bool {
 	return rm != nil && t.Before(rm.attackUntil)
 }
 
-// RoomsUnderAttack lists the rooms under attack at t.
-func (r *Rooms) RoomsUnderAttack(t time.Time) []string {
-	var out []string
-	for alias, rm := range r.rooms {
-		if t.Before(rm.attackUntil) {
-			out = append(out, alias)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // Prune forgets what is older than the window and rooms with nothing left
 // to remember at t, bounding memory to the rooms seen recently. Counted
 // prunes only the room it counts on, so call Prune now and then.
