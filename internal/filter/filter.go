@@ -232,7 +232,7 @@ func New(spec *config.Filter, opts Options) (*Filter, error) {
 		if f.earlyIgnore {
 			early = f.ignore
 		}
-		f.prefilter = newPrefilter(f.pref, f.fail, early, !f.journal && !f.dates.None())
+		f.prefilter = newPrefilter(f.pref, f.fail, early)
 	}
 	return f, nil
 }

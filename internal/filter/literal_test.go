@@ -69,27 +69,6 @@ func TestRelax(t *testing.T) {
 	}
 }
 
-func TestMayStraddle(t *testing.T) {
-	tests := []struct {
-		line, lit string
-		want      bool
-	}{
-		// "[" + date + "] " cut to "[] ".
-		{`1.2.3.4 - - [14/May/2024:09:20:02 +0000] "GET /`, `[] "`, true},
-		{`no brackets here`, `[] "`, false},
-		{`only [ no close`, `[] "`, false},
-		// The rest must come at least one byte after the prefix.
-		{`ab`, `ab`, false},
-		{`a-b`, `ab`, true},
-		{`xyz`, `x`, false},
-	}
-	for _, tt := range tests {
-		if got := mayStraddle([]byte(tt.line), []byte(tt.lit)); got != tt.want {
-			t.Errorf("mayStraddle(%q, %q) = %v, want %v", tt.line, tt.lit, got, tt.want)
-		}
-	}
-}
-
 func TestPrefilter(t *testing.T) {
 	compileAll := func(pats ...string) []*regex {
 		var rs []*regex
@@ -105,30 +84,30 @@ func TestPrefilter(t *testing.T) {
 	fail := compileAll(`^<HOST> "POST /x" 403$`, `^Failed password for .* from <HOST>$`)
 	pref := compileAll(`^\S+ sshd\[\d+\]: (?P<content>.+)$`)[0]
 	tests := []struct {
-		name     string
-		pref     *regex
-		straddle bool
-		line     string
-		want     bool
+		name       string
+		pref       *regex
+		line       string
+		start, end int // the date cut out
+		want       bool
 	}{
-		{"first regex literals", nil, false, `1.2.3.4 "POST /x" 403`, true},
-		{"second regex", nil, false, `Failed password for root from 1.2.3.4`, true},
-		{"one literal of two", nil, false, `1.2.3.4 "POST /x" 200`, false},
-		{"none", nil, false, `hello`, false},
-		{"prefregex literal missing", pref, false, `Failed password for root from 1.2.3.4`, false},
-		{"prefregex literal present", pref, false, `h sshd[1]: Failed password for root from 1.2.3.4`, true},
-		{"literal joined by the cut date", nil, true, `1.2.3.4 "POST /[date]x" 403`, true},
-		{"not joined without straddling", nil, false, `1.2.3.4 "POST /[date]x" 403`, false},
+		{"first regex literals", nil, `1.2.3.4 "POST /x" 403`, 0, 0, true},
+		{"second regex", nil, `Failed password for root from 1.2.3.4`, 0, 0, true},
+		{"one literal of two", nil, `1.2.3.4 "POST /x" 200`, 0, 0, false},
+		{"none", nil, `hello`, 0, 0, false},
+		{"prefregex literal missing", pref, `Failed password for root from 1.2.3.4`, 0, 0, false},
+		{"prefregex literal present", pref, `h sshd[1]: Failed password for root from 1.2.3.4`, 0, 0, true},
+		{"literal joined by the cut date", nil, `1.2.3.4 "POST /[date]x" 403`, 15, 21, true},
+		{"literal cut by the date", nil, `1.2.3.4 "POST /x" 403`, 14, 15, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPrefilter(tt.pref, fail, nil, tt.straddle)
-			if got := p.candidate([]byte(tt.line)); got != tt.want {
-				t.Errorf("candidate(%q) = %v, want %v (%s)", tt.line, got, tt.want, describe(p))
+			p := newPrefilter(tt.pref, fail, nil)
+			if got := p.candidateCut([]byte(tt.line), tt.start, tt.end); got != tt.want {
+				t.Errorf("candidateCut(%q, %d, %d) = %v, want %v (%s)", tt.line, tt.start, tt.end, got, tt.want, describe(p))
 			}
 		})
 	}
-	if p := newPrefilter(nil, compileAll(`^<HOST>`), nil, true); p != nil {
+	if p := newPrefilter(nil, compileAll(`^<HOST>`), nil); p != nil {
 		t.Errorf("prefilter for a regex without literals: %s", describe(p))
 	}
 }

@@ -24,9 +24,6 @@ type prefilter struct {
 	// ignore holds the clauses of ignoreregexes that run before the
 	// prefregex: a line that may match one is looked at whatever else.
 	ignore [][]need
-	// mayCut is set when lines have dates, which are cut out before the
-	// regexes see the rest.
-	mayCut bool
 
 	needles []*needle // each literal once
 	// Counts of the bytes of the first lines, until learnLines.
@@ -52,8 +49,8 @@ const learnLines = 64
 // newPrefilter builds the prefilter of a single-line filter, or returns
 // nil when the regexes yield no literals to test. earlyIgnore lists the
 // ignoreregexes when they run first.
-func newPrefilter(pref *regex, fail, earlyIgnore []*regex, mayCut bool) *prefilter {
-	p := &prefilter{mayCut: mayCut}
+func newPrefilter(pref *regex, fail, earlyIgnore []*regex) *prefilter {
+	p := &prefilter{}
 	var failClauses [][]clause
 	for _, r := range fail {
 		if len(r.clauses) == 0 {
@@ -200,15 +197,6 @@ func (p *prefilter) clone() *prefilter {
 	return &c
 }
 
-// candidate reports whether some regex may match line, whose date has not
-// been looked for.
-func (p *prefilter) candidate(line []byte) bool {
-	p.cur = text{line: line, mayCut: p.mayCut}
-	ok := p.check(&p.cur)
-	p.cur = text{}
-	return ok
-}
-
 // cut makes line, with the date at line[start:end] cut out, the text
 // candidateCut and mayMatch test.
 func (p *prefilter) cut(line []byte, start, end int) {
@@ -264,12 +252,10 @@ func all(ns []need, t *text) bool {
 }
 
 // text is what the regexes of a single-line filter see of a line: the line
-// without its date. When the date is known, the test is exact; when it is
-// not (mayCut), a literal may also be joined by cutting out any stretch.
+// without its date.
 type text struct {
 	line             []byte
 	cutStart, cutEnd int
-	mayCut           bool
 }
 
 // hasOne reports whether t may contain one of the literals of n.
@@ -284,7 +270,7 @@ func (t *text) hasOne(n need) bool {
 
 func (t *text) contains(nd *needle) bool {
 	if t.cutEnd <= t.cutStart {
-		return nd.index(t.line, 0) >= 0 || t.mayCut && mayStraddle(t.line, nd.text)
+		return nd.index(t.line, 0) >= 0
 	}
 	// An occurrence in the line counts unless the date overlaps it; the
 	// cut may also make one around it.
@@ -338,21 +324,4 @@ func (nd *needle) index(hay []byte, from int) int {
 		}
 	}
 	return -1
-}
-
-// mayStraddle reports whether lit could appear once a nonempty stretch of
-// line (the date) is cut out: some prefix of lit, then at least one byte
-// later the rest of it. Checking the first occurrence of each prefix
-// suffices, and a missing prefix rules out all longer ones.
-func mayStraddle(line, lit []byte) bool {
-	for k := 1; k < len(lit); k++ {
-		p := bytes.Index(line, lit[:k])
-		if p < 0 {
-			return false
-		}
-		if from := p + k + 1; from < len(line) && bytes.Contains(line[from:], lit[k:]) {
-			return true
-		}
-	}
-	return false
 }

@@ -47,7 +47,7 @@ func TestPrefilterCut(t *testing.T) {
 		}
 		return out
 	}
-	p := newPrefilter(nil, rs(`^<HOST> \[\]\s+"POST /x" 403$`, `^<HOST> \[\]\s+"POST /x" 200$`), nil, true)
+	p := newPrefilter(nil, rs(`^<HOST> \[\]\s+"POST /x" 403$`, `^<HOST> \[\]\s+"POST /x" 200$`), nil)
 	if got := describe(p); got != `pref: ; common:  []; fail 0: "POST /x" 403; fail 1: "POST /x" 200` {
 		t.Errorf("clauses: %s", got)
 	}
