@@ -27,13 +27,13 @@ func BenchmarkFind(b *testing.B) {
 				b.Fatal(err)
 			}
 			line := []byte(bl.line)
-			if _, ok := d.Find(line, now); !ok {
+			if _, ok := find(d, line, now); !ok {
 				b.Fatal("no date")
 			}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(line)))
 			for b.Loop() {
-				d.Find(line, now)
+				find(d, line, now)
 			}
 		})
 	}
@@ -60,7 +60,7 @@ func BenchmarkFindVarying(b *testing.B) {
 			b.SetBytes(int64(len(lines[0])))
 			i := 0
 			for b.Loop() {
-				if _, ok := d.Find(lines[i%len(lines)], now); !ok {
+				if _, ok := find(d, lines[i%len(lines)], now); !ok {
 					b.Fatal("no date")
 				}
 				i++
@@ -110,7 +110,7 @@ func BenchmarkFindAccessLog(b *testing.B) {
 	b.SetBytes(int64(len(lines[0])))
 	i := 0
 	for b.Loop() {
-		if _, ok := d.Find(lines[i%len(lines)], now); !ok {
+		if _, ok := find(d, lines[i%len(lines)], now); !ok {
 			b.Fatal("no date")
 		}
 		i++

@@ -14,8 +14,8 @@ func ExampleDetector_Find() {
 		panic(err)
 	}
 	line := []byte(`198.51.100.23 - - [14/May/2024:09:20:02 +0200]  "POST /api/client/v2/conferences/x/request_token HTTP/1.1" 403`)
-	m, ok := d.Find(line, time.Now())
-	if !ok {
+	var m dates.Match
+	if !d.Find(line, time.Now(), &m) {
 		return
 	}
 	fmt.Println(m.Time.UTC())

@@ -195,7 +195,7 @@ func compareWithFail2ban(t *testing.T, jobs []fail2banJob) (total, agree, raised
 				raised++
 			}
 			line := []byte(want.Line)
-			got, ok := d.Find(line, now)
+			got, ok := find(d, line, now)
 			if diff := compareResult(d, line, got, ok, want); diff != "" {
 				report("pattern %q, %s\nline %q\n%s", job.Pattern, filepath.Base(job.Paths[0]), want.Line, diff)
 				continue

@@ -445,16 +445,20 @@ func (sc *fastScratch) try(fp *fastProgram, caps []int, input []byte, start int)
 		if m.prog != fp || m.atStart != (start == 0) || !bytes.Equal(m.text, ctx) {
 			continue
 		}
+		// The whole match and the date group are all most callers read:
+		// the rest waits for complete.
 		caps = caps[:len(m.caps)]
-		for k, c := range m.caps {
+		for k, c := range m.caps[:min(4, len(m.caps))] {
 			if c >= 0 {
 				c += start
 			}
 			caps[k] = c
 		}
 		sc.served, sc.newest = m.id, i
+		sc.pending, sc.pendingStart = i+1, start
 		return true
 	}
+	sc.pending = 0
 	if !fp.try(caps, sc, input, start) {
 		return false
 	}
@@ -470,6 +474,23 @@ func (sc *fastScratch) try(fp *fastProgram, caps []int, input []byte, start int)
 		m.caps = append(m.caps, c)
 	}
 	return true
+}
+
+// complete fills in the captures a remembered match left out of caps
+// (see try).
+func (sc *fastScratch) complete(caps []int) {
+	if sc.pending == 0 {
+		return
+	}
+	m := &sc.memo[sc.pending-1]
+	for k := 4; k < len(m.caps); k++ {
+		c := m.caps[k]
+		if c >= 0 {
+			c += sc.pendingStart
+		}
+		caps[k] = c
+	}
+	sc.pending = 0
 }
 
 // try matches the items from start, choosing for each the first
@@ -577,6 +598,11 @@ type fastScratch struct {
 	newest int
 	lastID uint64
 	served uint64
+	// pending is 1 + the index of the memory whose captures after the
+	// date group are not yet in the caller's caps, 0 if none;
+	// pendingStart is where that match starts.
+	pending      int
+	pendingStart int
 }
 
 // fastMemo is a match remembered: its program, the text it depended on,

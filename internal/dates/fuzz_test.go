@@ -58,7 +58,7 @@ func FuzzFind(f *testing.F) {
 	now := time.Unix(fail2banNow, 0)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		for _, d := range detectors {
-			m, ok := d.Find(line, now)
+			m, ok := find(d, line, now)
 			checkMatch(t, d, line, m, ok)
 		}
 	})
@@ -91,9 +91,9 @@ func FuzzNew(f *testing.F) {
 		general := d.Clone()
 		general.noFast = true
 		for _, line := range append(lines, []byte(pattern)) {
-			m, ok := d.Find(line, now)
+			m, ok := find(d, line, now)
 			checkMatch(t, d, line, m, ok)
-			gm, gok := general.Find(line, now)
+			gm, gok := find(general, line, now)
 			if ok != gok || m != gm {
 				t.Fatalf("datepattern %q, line %q: fast %v %+v, general %v %+v", pattern, line, ok, m, gok, gm)
 			}

@@ -81,7 +81,7 @@ func TestGolden(t *testing.T) {
 			}
 			var got bytes.Buffer
 			for line := range bytes.SplitSeq(data, []byte("\n")) {
-				m, ok := d.Find(line, now)
+				m, ok := find(d, line, now)
 				switch {
 				case !ok:
 					got.WriteString("-\n")

@@ -126,11 +126,15 @@ func BenchmarkDateMatch(b *testing.B) {
 		b.Run(bb.name, func(b *testing.B) {
 			f := newBenchFilter(b, pexiprpSpec(b))
 			line := []byte(bb.line)
-			var res Result
+			var (
+				res  Result
+				date LineDate
+			)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(line)))
 			for b.Loop() {
-				f.Match(line, f.Date(line, now), now, &res)
+				f.Date(line, now, &date)
+				f.Match(line, &date, now, &res)
 			}
 		})
 	}
@@ -144,10 +148,13 @@ func TestDateMatchMissAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2024, 5, 14, 9, 30, 0, 0, time.UTC)
-	var res Result
+	var (
+		res  Result
+		date LineDate
+	)
 	for _, line := range []string{pexipMiss, pexipNear} {
 		b := []byte(line)
-		if n := testing.AllocsPerRun(100, func() { f.Match(b, f.Date(b, now), now, &res) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { f.Date(b, now, &date); f.Match(b, &date, now, &res) }); n != 0 {
 			t.Errorf("%.0f allocations per miss for %.40q...", n, line)
 		}
 	}

@@ -124,6 +124,7 @@ type Filter struct {
 	prefilter   *prefilter
 
 	// Per-line state.
+	lineDate    LineDate // Process's
 	m           matcher
 	buf         []byte // the text regexes see: cut lines joined, ending in "\n"
 	rebuilt     []byte // buf after lines were taken out of it

@@ -371,7 +371,8 @@ func TestProcessDates(t *testing.T) {
 	if !res.Time.Equal(later) || len(res.Failures) != 1 {
 		t.Errorf("undated line after the last date aged: time %v, failures %v; want now", res.Time, res.Failures)
 	}
-	if d := f.Date([]byte("2024-05-14 09:20:02 x\n"), now); !d.Found || !d.Time.Equal(dated) || d.Template < 0 || f.DateTemplateName(d.Template) == "" {
+	var d LineDate
+	if f.Date([]byte("2024-05-14 09:20:02 x\n"), now, &d); !d.Found || !d.Time.Equal(dated) || d.Template < 0 || f.DateTemplateName(d.Template) == "" {
 		t.Errorf("Date: %+v", d)
 	}
 }

@@ -159,12 +159,16 @@ func checkPrefilterExact(t *testing.T, name string, spec *config.Filter, lines [
 		t.Fatalf("%s: no prefilter", name)
 	}
 	without.prefilter = nil
-	var a, b, c Result
+	var (
+		a, b, c Result
+		date    LineDate
+	)
 	for _, line := range lines {
 		l := []byte(line)
 		without.Process(l, testNow, &c)
 		with.Process(l, testNow, &a)
-		withDated.Match(l, withDated.Date(l, testNow), testNow, &b)
+		withDated.Date(l, testNow, &date)
+		withDated.Match(l, &date, testNow, &b)
 		want := summary(&c)
 		if got := summary(&a); got != want && !(a.Prefiltered && want == "") {
 			t.Fatalf("%s: Process(%q) with the prefilter: %s; without: %s", name, line, got, want)

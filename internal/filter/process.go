@@ -99,7 +99,8 @@ type failState struct {
 // the regexes need; dating first also makes the prefilter's test exact,
 // which is cheaper than one that must allow for a date it has not found.
 func (f *Filter) Process(line []byte, now time.Time, res *Result) {
-	f.Match(line, f.Date(line, now), now, res)
+	f.Date(line, now, &f.lineDate)
+	f.Match(line, &f.lineDate, now, res)
 }
 
 // LineDate is what Date found in a line, for Match.
@@ -121,18 +122,19 @@ type LineDate struct {
 // that have none; Process is Date then Match. Lines must reach Date one at
 // a time and in the log's order, and their regexes may then run out of
 // order or on other goroutines (see Independent). line may end in "\r\n";
-// it is not retained.
-func (f *Filter) Date(line []byte, now time.Time) LineDate {
+// it is not retained. It fills in d, which a run over a log keeps in a
+// slice, as copying it out costs as much as finding a date twice.
+func (f *Filter) Date(line []byte, now time.Time, d *LineDate) {
 	line = trimEOL(line)
-	d := LineDate{Template: -1}
+	*d = LineDate{Template: -1}
 	if f.journal {
 		d.Time, d.Found = now, true
-		return d
+		return
 	}
 	var m dates.Match
 	var ok bool
 	if !f.dates.None() {
-		m, ok = f.dates.Find(line, now)
+		ok = f.dates.Find(line, now, &m)
 		if ok {
 			d.Template = m.Template
 		}
@@ -157,11 +159,10 @@ func (f *Filter) Date(line []byte, now time.Time) LineDate {
 	default:
 		d.Time = now
 	}
-	return d
 }
 
 // Equal reports whether d and o date a line the same way.
-func (d LineDate) Equal(o LineDate) bool {
+func (d *LineDate) Equal(o *LineDate) bool {
 	return d.Time.Equal(o.Time) && d.Time.Location() == o.Time.Location() && d.Found == o.Found &&
 		d.Template == o.Template && d.cutStart == o.cutStart && d.cutEnd == o.cutEnd && d.noDate == o.noDate
 }
@@ -198,7 +199,7 @@ func (s *DateState) Equivalent(o *DateState) bool {
 // Match runs the regexes over line, which Date dated, and fills res as
 // Process does (Prefiltered set means no regex ran). now ages the
 // multi-line and DNS caches.
-func (f *Filter) Match(line []byte, date LineDate, now time.Time, res *Result) {
+func (f *Filter) Match(line []byte, date *LineDate, now time.Time, res *Result) {
 	res.reset()
 	line = trimEOL(line)
 	if f.prefilter != nil && !f.prefilter.candidateCut(line, date.cutStart, date.cutEnd) {
@@ -209,7 +210,7 @@ func (f *Filter) Match(line []byte, date LineDate, now time.Time, res *Result) {
 	f.run(line, date, now, res)
 }
 
-func (f *Filter) run(line []byte, date LineDate, now time.Time, res *Result) {
+func (f *Filter) run(line []byte, date *LineDate, now time.Time, res *Result) {
 	res.Time, res.DateFound, res.DateTemplate = date.Time, date.Found, date.Template
 	f.noDate = date.noDate
 	f.push(line, date.cutStart, date.cutEnd)

@@ -193,10 +193,11 @@ func TestSettle(t *testing.T) {
 	// The collector has dated the first line, a worker guesses the rest.
 	r := newRun()
 	worker := r.filter.Clone()
-	r.filter.Date(lines[0], sampleNow())
+	var first filter.LineDate
+	r.filter.Date(lines[0], sampleNow(), &first)
 	b := batchOf(r, lines[1:])
 	r.match(worker, b, true, &res)
-	if b.dates[0].Equal(want.dates[1]) {
+	if b.dates[0].Equal(&want.dates[1]) {
 		t.Fatal("the worker guessed right; the test needs it to guess wrong")
 	}
 	r.settle(r.filter, b, &res)
@@ -204,7 +205,7 @@ func TestSettle(t *testing.T) {
 		t.Errorf("%d batches dated again, want 1", r.redated)
 	}
 	for i, d := range b.dates {
-		if !d.Equal(want.dates[i+1]) {
+		if !b.dates[i].Equal(&want.dates[i+1]) {
 			t.Fatalf("line %d dated %+v, want %+v", i+2, d, want.dates[i+1])
 		}
 	}

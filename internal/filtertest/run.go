@@ -106,8 +106,10 @@ type run struct {
 	block int
 	// lines counts the lines read.
 	lines int
-	// state is the collector's scratch date state.
-	state filter.DateState
+	// state and lineDate are the collector's scratch date state and line
+	// date.
+	state    filter.DateState
+	lineDate filter.LineDate
 	// redated counts the batches whose guessed dates were wrong.
 	redated int
 }
@@ -150,13 +152,11 @@ func (r *run) read(b *batch) error {
 // date dates the lines of b with f, which is in the true date state.
 func (r *run) date(f *filter.Filter, b *batch) {
 	b.dated, b.firstDated = true, -1
-	b.dates = b.dates[:0]
+	b.dates = append(b.dates[:0], make([]filter.LineDate, len(b.lines))...)
 	for i, line := range b.lines {
-		var d filter.LineDate
 		if !b.skip[i] {
-			d = f.Date(line, b.now)
+			f.Date(line, b.now, &b.dates[i])
 		}
-		b.dates = append(b.dates, d)
 	}
 }
 
@@ -168,16 +168,16 @@ func (r *run) settle(truth *filter.Filter, b *batch, res *filter.Result) {
 		return
 	}
 	k := b.firstDated
-	d := truth.Date(b.lines[k], b.now)
+	truth.Date(b.lines[k], b.now, &r.lineDate)
 	truth.SaveDateState(&r.state)
-	if d.Equal(b.dates[k]) && r.state.Equivalent(&b.afterFirst) {
+	if r.lineDate.Equal(&b.dates[k]) && r.state.Equivalent(&b.afterFirst) {
 		truth.RestoreDateState(&b.final)
 		return
 	}
-	b.dates[k] = d
+	b.dates[k] = r.lineDate
 	for i := k + 1; i < len(b.lines); i++ {
 		if !b.skip[i] {
-			b.dates[i] = truth.Date(b.lines[i], b.now)
+			truth.Date(b.lines[i], b.now, &b.dates[i])
 		}
 	}
 	b.dated = true
@@ -201,14 +201,14 @@ func (r *run) match(f *filter.Filter, b *batch, guess bool, res *filter.Result) 
 			continue
 		}
 		if guess {
-			b.dates[i] = f.Date(line, b.now)
+			f.Date(line, b.now, &b.dates[i])
 			if b.firstDated < 0 {
 				b.firstDated = i
 				f.SaveDateState(&b.afterFirst)
 			}
 		}
 		out.lines++
-		d := b.dates[i]
+		d := &b.dates[i]
 		if d.Template >= 0 && d.Template < len(out.dateHits) {
 			out.dateHits[d.Template]++
 		}
