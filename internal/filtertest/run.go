@@ -66,8 +66,10 @@ type tally struct {
 	lines, matched, ignored, missed int
 	failHits, ignoreHits, dateHits  []int
 	prefHits                        int
-	matchedLines, missedLines       []string
-	ignoredLines                    []string
+	// The lines the report may list, as indices in the batch: the
+	// collector copies those it lists, and no more than it lists.
+	matchedLines, missedLines []int
+	ignoredLines              []int
 	failures                        [][]Hit // verbose: under each failregex
 	hits                            []Hit   // for the hit callback
 }
@@ -227,13 +229,13 @@ func (r *run) match(f *filter.Filter, b *batch, guess bool, res *filter.Result) 
 			if res.IgnoreRegex >= 0 && res.IgnoreRegex < len(out.ignoreHits) {
 				out.ignoreHits[res.IgnoreRegex]++
 			}
-			out.ignoredLines = appendBounded(out.ignoredLines, line, opts.PrintAllIgnored)
+			out.ignoredLines = appendBounded(out.ignoredLines, i, opts.PrintAllIgnored)
 		case len(res.Matched) > 0:
 			out.matched++
-			out.matchedLines = appendBounded(out.matchedLines, line, opts.PrintAllMatched)
+			out.matchedLines = appendBounded(out.matchedLines, i, opts.PrintAllMatched)
 		default:
 			out.missed++
-			out.missedLines = appendBounded(out.missedLines, line, opts.PrintAllMissed)
+			out.missedLines = appendBounded(out.missedLines, i, opts.PrintAllMissed)
 		}
 		for _, k := range res.Matched {
 			out.failHits[k]++
@@ -272,9 +274,9 @@ func (r *run) add(b *batch) error {
 	for i, hits := range out.failures {
 		rep.failures[i] = append(rep.failures[i], hits...)
 	}
-	rep.MatchedLines = appendAllBounded(rep.MatchedLines, out.matchedLines, opts.PrintAllMatched)
-	rep.MissedLines = appendAllBounded(rep.MissedLines, out.missedLines, opts.PrintAllMissed)
-	rep.IgnoredLines = appendAllBounded(rep.IgnoredLines, out.ignoredLines, opts.PrintAllIgnored)
+	rep.MatchedLines = appendLines(rep.MatchedLines, b.lines, out.matchedLines, opts.PrintAllMatched)
+	rep.MissedLines = appendLines(rep.MissedLines, b.lines, out.missedLines, opts.PrintAllMissed)
+	rep.IgnoredLines = appendLines(rep.IgnoredLines, b.lines, out.ignoredLines, opts.PrintAllIgnored)
 	if r.hit != nil {
 		for _, h := range out.hits {
 			if err := r.hit(h); err != nil {
@@ -395,17 +397,21 @@ func (r *run) parallel(workers int) error {
 
 // appendBounded keeps up to maxListed+1 lines unless all are wanted: one
 // more than can be listed, so the report knows there were too many.
-func appendBounded(list []string, line []byte, all bool) []string {
+func appendBounded(list []int, line int, all bool) []int {
 	if !all && len(list) > maxListed {
 		return list
 	}
-	return append(list, string(line))
+	return append(list, line)
 }
 
-// appendAllBounded is appendBounded for several lines.
-func appendAllBounded(list, lines []string, all bool) []string {
+// appendLines copies the lines at indices picked to list, bounded as
+// appendBounded bounds them.
+func appendLines(list []string, lines [][]byte, picked []int, all bool) []string {
 	if !all {
-		lines = lines[:min(len(lines), max(0, maxListed+1-len(list)))]
+		picked = picked[:min(len(picked), max(0, maxListed+1-len(list)))]
 	}
-	return append(list, lines...)
+	for _, i := range picked {
+		list = append(list, string(lines[i]))
+	}
+	return list
 }
