@@ -16,7 +16,8 @@
 #   QUICK=1       a small run, under a minute
 #   FAIL2BAN=0    measure pinjail alone
 #   PINJAIL=path  measure this binary instead of building ./cmd/pinjail
-#   RECONCILE=d   the daemon's --reconcile interval (default 1h: see README)
+#   RECONCILE=d   the daemon's --reconcile interval (default 5s, the daemon's
+#                 own default, so that reconciles run during the measurements)
 #   PROFILE=1     run pinjail's daemon as bench/profiled (the same daemon
 #                 with net/http/pprof) and keep CPU and heap profiles
 #   LAT_N, F2B_LAT_N, LINES, F2B_LINES, BANS, F2B_BANS, FLOOD, F2B_FLOOD,
@@ -39,11 +40,8 @@ else
 	: "${BANS:=100000}" "${F2B_BANS:=1000}" "${FLOOD:=1000000}" "${F2B_FLOOD:=100000}"
 	: "${FLOOD_TIMEOUT:=120}" "${COMMIT_TEST:=1}"
 fi
-# The daemon's periodic firewall reconcile takes the enforcer's lock and
-# then each jail's, while a jail that bans holds its own lock and waits for
-# the enforcer's: under a stream of bans the first reconcile deadlocks the
-# daemon (see README). An hour keeps it out of every measurement.
-: "${RECONCILE:=1h}"
+# The daemon's own default (internal/daemon.DefaultSettings).
+: "${RECONCILE:=5s}"
 : "${FAIL2BAN:=1}"
 : "${PROFILE:=0}"
 kind=pinjail
@@ -490,6 +488,7 @@ maxretry = 100
 $others_off"
 : >"$logs/flood.log"
 if pinjail_start flood "$kind"; then
+	cpu_profile flood $((FLOOD / 50000 + 3))
 	if measure flood-pinjail flood -log "$logs/flood.log" -n "$FLOOD" -pid "$daemon_pid" -timeout "${FLOOD_TIMEOUT}s" \
 		-metrics "http://$metrics/metrics" -jails pexiprp; then
 		result[flood_rate]=${fig[lines_per_s]} result[flood_read]=${fig[lines_read]} result[flood_complete]=${fig[complete]}
@@ -497,6 +496,7 @@ if pinjail_start flood "$kind"; then
 		result[flood_settled]=${fig[rss_settled_mib]} result[flood_tracked]=${fig[tracked]}
 		heap_profile flood
 	fi
+	cpu_profile_done
 fi
 # Stopping saves every tracked address once more.
 stop_daemon 60

@@ -254,6 +254,21 @@ func sortByEnd(bans map[string]Entry) []Entry {
 	return out
 }
 
+// Active returns the number of bans in force at now: what List would
+// hold less the bans that ended and were not expired yet, counted without
+// copying or sorting them.
+func (m *Manager) Active(now time.Time) int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, e := range m.bans {
+		if e.Permanent() || e.End().After(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns the number of current bans.
 func (m *Manager) Len() int {
 	m.mu.RLock()

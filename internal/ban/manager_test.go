@@ -108,6 +108,16 @@ func TestManagerExpire(t *testing.T) {
 	// Extend 1 past the others, unban 3: their old heap items go stale.
 	m.Ban(Entry{ID: "1", Start: t0, Duration: sec(1000)}, t0)
 	m.Unban("3")
+	// Bans that ended by then are not active, expired or not (as
+	// the jail lists its bans in force).
+	for _, c := range []struct {
+		at   time.Duration
+		want int
+	}{{0, 4}, {sec(99), 4}, {sec(100), 3}, {sec(300), 2}, {sec(5000), 1}} {
+		if n := m.Active(t0.Add(c.at)); n != c.want {
+			t.Errorf("Active(%v) = %d, want %d", c.at, n, c.want)
+		}
+	}
 
 	if got := m.Expire(t0.Add(sec(100))); len(got) != 0 {
 		t.Fatalf("end == now is not over yet: %v", got)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ type Daemon struct {
 
 	httpClient *http.Client
 	hostname   string
+	// helpers match part of a jail's large batches on the processors
+	// the jails' own goroutines leave.
+	helpers *jail.Helpers
 
 	// mu guards jails and cfg; each jail's own state has its own lock.
 	mu    sync.Mutex
@@ -122,7 +126,10 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	d := &Daemon{opts: opts, log: log, now: now, enf: opts.Enforcer, jails: make(map[string]*runner), httpClient: opts.HTTPClient}
+	d := &Daemon{
+		opts: opts, log: log, now: now, enf: opts.Enforcer, jails: make(map[string]*runner), httpClient: opts.HTTPClient,
+		helpers: jail.NewHelpers(runtime.GOMAXPROCS(0) - 1),
+	}
 	if d.httpClient == nil {
 		d.httpClient = &http.Client{}
 	}

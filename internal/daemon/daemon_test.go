@@ -23,25 +23,34 @@ import (
 // testDaemon is a daemon on temporary files with a dry-run enforcer.
 type testDaemon struct {
 	dir, log, db, sock string
-	enf                *enforce.Log
-	reg                *prometheus.Registry
-	d                  *Daemon
-	done               chan error
+	logger             *slog.Logger // nil for the test's output
+	// daemonIntervals keeps the daemon's own save and reconcile
+	// intervals rather than the tests' short ones.
+	daemonIntervals bool
+	enf             *enforce.Log
+	reg             *prometheus.Registry
+	d               *Daemon
+	done            chan error
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func newTestDaemon(t *testing.T, dir, local string) *testDaemon {
+func newTestDaemon(t testing.TB, dir, local string) *testDaemon {
 	t.Helper()
-	td := &testDaemon{
-		dir: dir, log: filepath.Join(dir, "api.access.log"),
-		db: filepath.Join(dir, "pinjail.db"), sock: filepath.Join(dir, "run", "pinjail.sock"),
-	}
+	return startTestDaemon(t, &testDaemon{dir: dir}, local)
+}
+
+// startTestDaemon writes td's configuration, with the pexiprp jail alone
+// and local added to its section, and starts it.
+func startTestDaemon(t testing.TB, td *testDaemon, local string) *testDaemon {
+	t.Helper()
+	dir := td.dir
+	td.log, td.db, td.sock = filepath.Join(dir, "api.access.log"), filepath.Join(dir, "pinjail.db"), filepath.Join(dir, "run", "pinjail.sock")
 	writeFile(t, filepath.Join(dir, "jail.local"), fmt.Sprintf(`[pexiprp-slow]
 enabled = false
 [pexip-registration]
@@ -59,13 +68,20 @@ logpath = %s
 	return td
 }
 
-func (td *testDaemon) start(t *testing.T) {
+func (td *testDaemon) start(t testing.TB) {
 	t.Helper()
 	s := DefaultSettings()
-	s.DBFile, s.Socket, s.ReconcileInterval, s.SaveInterval = td.db, td.sock, time.Hour, 10*time.Millisecond
+	s.DBFile, s.Socket = td.db, td.sock
+	if !td.daemonIntervals {
+		s.ReconcileInterval, s.SaveInterval = time.Hour, 10*time.Millisecond
+	}
 	td.enf = enforce.NewLog(nil, nil)
 	td.reg = prometheus.NewRegistry()
-	d, err := New(Options{ConfigDir: td.dir, Builtin: builtin.FS(), Settings: s, Enforcer: td.enf, Registry: td.reg, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	logger := td.logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
+	d, err := New(Options{ConfigDir: td.dir, Builtin: builtin.FS(), Settings: s, Enforcer: td.enf, Registry: td.reg, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +103,7 @@ func (td *testDaemon) stop() {
 	td.d = nil
 }
 
-func (td *testDaemon) waitFor(t *testing.T, what string, cond func() bool) {
+func (td *testDaemon) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if cond() {

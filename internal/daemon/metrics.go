@@ -72,7 +72,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range m.d.runners() {
 		r.mu.Lock()
 		st := r.j.Stats()
-		banned := len(r.j.Banned(now))
+		banned := r.j.NumBanned(now)
 		tracked := r.j.Failing()
 		r.mu.Unlock()
 		var lag int64

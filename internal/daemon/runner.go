@@ -33,6 +33,11 @@ type runner struct {
 	j        *jail.Jail
 	lastSave time.Time
 	saveCost time.Duration // how long the last save took
+	// ticketsSaved is set while the database holds the jail's failure
+	// tickets as of its last save, so that a save writes what changed
+	// since; the first save, and one after a failed save, rewrites them
+	// all.
+	ticketsSaved bool
 
 	files    *file.Follower  // nil for journal jails
 	journal  *journal.Reader // nil for file jails
@@ -49,7 +54,7 @@ type runner struct {
 // startJailLocked builds and starts one jail. prev, when not nil, is the
 // jail it replaces on reload: its bans and failure counts carry over.
 func (d *Daemon) startJailLocked(ctx context.Context, jc *config.Jail, prev *runner) error {
-	j, err := jail.New(jc, jail.Options{Logger: d.log, History: d.store, Live: true})
+	j, err := jail.New(jc, jail.Options{Logger: d.log, History: d.store, Live: true, Helpers: d.helpers})
 	if err != nil {
 		return err
 	}
@@ -182,22 +187,24 @@ func (r *runner) run(ctx context.Context) {
 			events = append(events, ev)
 		}
 	}
-	err := r.source().Run(ctx, func(l source.Line) {
+	// A batch is the lines read together, a thousand or so at most: one
+	// reading of the clock, one hold of the lock, and one firewall commit
+	// and database transaction for its bans serve them all, and delay none
+	// of them by more than the batch takes.
+	err := r.source().Run(ctx, func(lines []source.Line) {
 		now := r.d.now()
-		at := now
-		if !l.Time.IsZero() {
-			at = l.Time // a journal entry's own time
-		}
 		r.mu.Lock()
-		r.j.Line(ctx, l.Text, at, collect)
+		r.j.Lines(ctx, lines, now, collect)
 		r.mu.Unlock()
 		if len(events) > 0 {
 			r.d.apply(ctx, r, events)
+			clear(events) // drop the events' matches and fields
 			events = events[:0]
 		}
-		// Saving rewrites every failure ticket; under a flood of distinct
-		// addresses that is slow, so the interval grows with its cost and
-		// saving never takes more than a tenth of the jail's time.
+		// A save writes the failure tickets changed since the last one;
+		// under a flood of distinct addresses that is most of them, so the
+		// interval grows with its cost and saving never takes more than a
+		// tenth of the jail's time.
 		if now.Sub(r.lastSave) >= max(r.d.opts.Settings.SaveInterval, 10*r.saveCost) {
 			r.mu.Lock()
 			r.d.saveStateLocked(ctx, r)
@@ -296,13 +303,19 @@ func (d *Daemon) saveStateLocked(ctx context.Context, r *runner) {
 			b.SaveCursor(r.name, c)
 		}
 	}
-	tickets := r.j.Tickets()
-	ts := make([]store.Ticket, len(tickets))
-	for i, t := range tickets {
+	changed, dropped := r.j.TicketChanges(!r.ticketsSaved)
+	ts := make([]store.Ticket, len(changed))
+	for i, t := range changed {
 		ts[i] = store.Ticket{ID: t.ID, First: t.First, Last: t.Last, Count: t.Retry, Matches: t.Matches}
 	}
-	b.SaveTickets(r.name, ts)
-	if err := d.store.Apply(context.WithoutCancel(ctx), &b); err != nil {
+	if r.ticketsSaved {
+		b.UpdateTickets(r.name, ts, dropped)
+	} else {
+		b.SaveTickets(r.name, ts)
+	}
+	err := d.store.Apply(context.WithoutCancel(ctx), &b)
+	r.ticketsSaved = err == nil
+	if err != nil {
 		d.log.Error("database: saving state", "jail", r.name, "err", err)
 	}
 }

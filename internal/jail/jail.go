@@ -110,6 +110,9 @@ type Options struct {
 	// fail2ban's daemon, and bans start at now rather than at the log time
 	// of the failure, so that a skewed log clock cannot shorten them.
 	Live bool
+	// Helpers lets Lines match part of a large batch on another
+	// goroutine; nil keeps every line on the caller's.
+	Helpers *Helpers
 }
 
 // Resolver is what the filter and the allow list need of DNS; a
@@ -119,8 +122,8 @@ type Resolver interface {
 	ban.Resolver
 }
 
-// Jail is one running jail. Line must not be called concurrently; the
-// accessors may be called from any goroutine.
+// Jail is one running jail. Line and Lines must not be called
+// concurrently; the accessors may be called from any goroutine.
 type Jail struct {
 	cfg     *config.Jail
 	log     *slog.Logger
@@ -136,6 +139,16 @@ type Jail struct {
 	joins    *pexip.Joins
 	rooms    *pexip.Rooms
 	released []pexip.Failure
+
+	// Lines' parallel matching: independent is the filter's
+	// Independent; self and helper (which matches on a clone of the
+	// filter) are made at the first parallel batch; share is the
+	// helper's part of a batch in thousandths.
+	helpers      *Helpers
+	independent  bool
+	self, helper *matcher
+	dates        []filter.LineDate
+	share        int
 
 	lines, matched, failures, ignored, banned atomic.Uint64
 	lastCleanup                               time.Time
@@ -203,6 +216,9 @@ func New(cfg *config.Jail, opts Options) (*Jail, error) {
 		bans:   ban.NewManager(),
 		policy: policy,
 		allow:  allow,
+
+		helpers:     opts.Helpers,
+		independent: f.Independent(),
 	}
 	if p := cfg.Pexip; p.Joins {
 		j.joins = pexip.NewJoins(pexip.JoinOptions{Window: p.JoinWindow, Hold: p.JoinHold, MaxAttempts: cfg.MaxTrackedIDs})

@@ -24,6 +24,10 @@ func (j *Jail) Banned(now time.Time) []ban.Entry {
 	return out
 }
 
+// NumBanned returns how many bans are in force at now: len(Banned(now)),
+// without the copy.
+func (j *Jail) NumBanned(now time.Time) int { return j.bans.Active(now) }
+
 // RestoreBans puts saved bans back. Bans that already ended are dropped.
 func (j *Jail) RestoreBans(bans []ban.Entry, now time.Time) {
 	for _, e := range bans {
@@ -36,6 +40,13 @@ func (j *Jail) RestoreBans(bans []ban.Entry, now time.Time) {
 
 // Tickets returns the failure counts, for saving.
 func (j *Jail) Tickets() []tracker.Ticket { return j.tracker.Snapshot() }
+
+// TicketChanges returns the failure counts changed, and the IDs whose
+// counts were dropped, since it was last called; with all, every count and
+// no drop. See tracker.Tracker.Changes.
+func (j *Jail) TicketChanges(all bool) (changed []tracker.Ticket, dropped []string) {
+	return j.tracker.Changes(all)
+}
 
 // RestoreTickets puts saved failure counts back.
 func (j *Jail) RestoreTickets(ts []tracker.Ticket) { j.tracker.Restore(ts) }

@@ -225,6 +225,9 @@ const (
 // never banned, or forgotten by Purge or RemoveBan, has count 0 and a zero
 // time.
 func (s *Store) BanCount(jail, id string, overall bool) (count int, last time.Time, err error) {
+	if !s.banned.mayHold(id) {
+		return 0, time.Time{}, nil
+	}
 	var row *sql.Row
 	if overall {
 		row = s.countOverall.QueryRow(id)
@@ -286,7 +289,11 @@ func (s *Store) Purge(ctx context.Context, age time.Duration) (int, error) {
 		}
 		removed += n
 	}
-	if err := tx.Commit(); err != nil {
+	ids, err := s.banned.read(ctx, tx)
+	if err != nil {
+		return 0, fmt.Errorf("store: purge: %w", err)
+	}
+	if err := s.banned.commit(tx, ids); err != nil {
 		return 0, fmt.Errorf("store: purge: %w", err)
 	}
 	s.log.Debug("store: purged", "older_than", age, "rows", removed)

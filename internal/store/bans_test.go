@@ -348,6 +348,10 @@ func TestPurge(t *testing.T) {
 		if n, _, err := s.BanCount("j", c.id, false); err != nil || n != c.want {
 			t.Errorf("BanCount(%s) after purge = %d, %v; want %d", c.id, n, err, c.want)
 		}
+		// The IDs BanCount looks up are those left in bans.
+		if s.banned.mayHold(c.id) != (c.want > 0) {
+			t.Errorf("after purge, %s in the banned IDs = %v, want %v", c.id, !(c.want > 0), c.want > 0)
+		}
 	}
 	if ts, err := s.Tickets(ctx, "j"); err != nil || len(ts) != 1 || ts[0].ID != "fresh" {
 		t.Errorf("Tickets after purge = %+v, %v; want only fresh", ts, err)
@@ -405,5 +409,39 @@ func TestApplyCanceled(t *testing.T) {
 	}
 	if err := s.Apply(t.Context(), &b); err != nil {
 		t.Fatalf("Apply after a canceled one: %v", err)
+	}
+}
+
+// TestBanCountReopened checks that BanCount knows the bans of an earlier
+// run, which it answers from memory for IDs never banned.
+func TestBanCountReopened(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	at := fixedClock().Add(-time.Minute)
+	if err := s.AddBan(ctx, BanRecord{Jail: "j", ID: "192.0.2.1", Time: at, BanTime: time.Hour, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		jail, id string
+		overall  bool
+		want     int
+	}{
+		{"j", "192.0.2.1", false, 3},
+		{"other", "192.0.2.1", true, 3},
+		{"other", "192.0.2.1", false, 0},
+		{"j", "192.0.2.2", false, 0},
+		{"j", "192.0.2.2", true, 0},
+	} {
+		if n, _, err := s.BanCount(c.jail, c.id, c.overall); err != nil || n != c.want {
+			t.Errorf("BanCount(%s, %s, %v) after reopening = %d, %v; want %d", c.jail, c.id, c.overall, n, err, c.want)
+		}
 	}
 }

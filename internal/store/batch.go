@@ -35,6 +35,7 @@ func (b *Batch) AddBan(r BanRecord) {
 		if err != nil {
 			return err
 		}
+		w.store.banned.add(row.id)
 		if err := w.exec(stmtInsertHistory, row.jail, row.id, row.bannedAt, row.banSeconds, row.count, row.failures, row.fields, row.matches); err != nil {
 			return fmt.Errorf("add ban of %s in jail %s: %w", row.id, row.jail, err)
 		}
@@ -110,13 +111,7 @@ func (b *Batch) SaveCursor(jail, cursor string) {
 // SaveTickets replaces jail's failure tickets with ts, whose IDs must be
 // distinct.
 func (b *Batch) SaveTickets(jail string, ts []Ticket) {
-	rows := make([]ticketRow, len(ts))
-	var err error
-	for i, t := range ts {
-		if rows[i], err = encodeTicket(t); err != nil {
-			break
-		}
-	}
+	rows, err := encodeTickets(ts)
 	b.ops = append(b.ops, func(w *writeTx) error {
 		if jail == "" {
 			return fmt.Errorf("save failure tickets: no jail named")
@@ -129,6 +124,35 @@ func (b *Batch) SaveTickets(jail string, ts []Ticket) {
 		}
 		for _, r := range rows {
 			if err := w.exec(stmtInsertTicket, jail, r.id, r.firstAt, r.lastAt, r.failures, r.matches); err != nil {
+				return fmt.Errorf("save failure ticket of %s in jail %s: %w", r.id, jail, err)
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateTickets changes jail's failure tickets: it deletes those of the
+// dropped IDs, then adds or replaces the tickets in changed, whose IDs
+// must be distinct. Saving what changed since the last save, rather than
+// every ticket with SaveTickets, keeps a save cheap however many IDs are
+// failing.
+func (b *Batch) UpdateTickets(jail string, changed []Ticket, dropped []string) {
+	rows, err := encodeTickets(changed)
+	dropped = slices.Clone(dropped)
+	b.ops = append(b.ops, func(w *writeTx) error {
+		if jail == "" {
+			return fmt.Errorf("update failure tickets: no jail named")
+		}
+		if err != nil {
+			return fmt.Errorf("update failure tickets of jail %s: %w", jail, err)
+		}
+		for _, id := range dropped {
+			if err := w.exec(stmtDeleteTicket, jail, id); err != nil {
+				return fmt.Errorf("delete failure ticket of %s in jail %s: %w", id, jail, err)
+			}
+		}
+		for _, r := range rows {
+			if err := w.exec(stmtUpsertTicket, jail, r.id, r.firstAt, r.lastAt, r.failures, r.matches); err != nil {
 				return fmt.Errorf("save failure ticket of %s in jail %s: %w", r.id, jail, err)
 			}
 		}
@@ -208,6 +232,13 @@ func (s *Store) SaveTickets(ctx context.Context, jail string, ts []Ticket) error
 	return s.Apply(ctx, &b)
 }
 
+// UpdateTickets changes jail's failure tickets; see [Batch.UpdateTickets].
+func (s *Store) UpdateTickets(ctx context.Context, jail string, changed []Ticket, dropped []string) error {
+	var b Batch
+	b.UpdateTickets(jail, changed, dropped)
+	return s.Apply(ctx, &b)
+}
+
 // writeTx is one transaction of [Store.Apply]. It binds each prepared
 // statement to the transaction once, however many writes use it.
 type writeTx struct {
@@ -242,6 +273,8 @@ const (
 	stmtUpsertCursor
 	stmtDeleteJailTickets
 	stmtInsertTicket
+	stmtUpsertTicket
+	stmtDeleteTicket
 	numWriteStmts
 )
 
@@ -265,6 +298,11 @@ var writeSQL = [numWriteStmts]string{
 	stmtDeleteJailTickets: `DELETE FROM failure_tickets WHERE jail = ?`,
 	stmtInsertTicket: `INSERT INTO failure_tickets (jail, id, first_at, last_at, failures, matches)
 		VALUES (?, ?, ?, ?, ?, ?)`,
+	stmtUpsertTicket: `INSERT INTO failure_tickets (jail, id, first_at, last_at, failures, matches)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (jail, id) DO UPDATE SET first_at = excluded.first_at, last_at = excluded.last_at,
+			failures = excluded.failures, matches = excluded.matches`,
+	stmtDeleteTicket: `DELETE FROM failure_tickets WHERE jail = ? AND id = ?`,
 }
 
 type ticketRow struct {
@@ -272,6 +310,18 @@ type ticketRow struct {
 	firstAt, lastAt int64
 	failures        int64
 	matches         string
+}
+
+// encodeTickets encodes ts, stopping at the first that cannot be.
+func encodeTickets(ts []Ticket) ([]ticketRow, error) {
+	rows := make([]ticketRow, len(ts))
+	for i, t := range ts {
+		var err error
+		if rows[i], err = encodeTicket(t); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
 }
 
 func encodeTicket(t Ticket) (ticketRow, error) {

@@ -98,7 +98,8 @@ func BenchmarkInsert100k(b *testing.B) {
 	}
 }
 
-// BenchmarkBanCount is the bantime.increment lookup made for every ban.
+// BenchmarkBanCount is the bantime.increment lookup made for every
+// failure, of an ID banned before and of one never banned (a flood's).
 func BenchmarkBanCount(b *testing.B) {
 	s, _ := openTemp(b)
 	fill(b, s, 0, 100_000)
@@ -106,18 +107,23 @@ func BenchmarkBanCount(b *testing.B) {
 	for i := range keys {
 		keys[i] = benchBan(i * 97)
 	}
-	for _, overall := range []bool{false, true} {
-		b.Run(fmt.Sprintf("overall=%v", overall), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				r := keys[i%len(keys)]
-				if n, _, err := s.BanCount(r.Jail, r.ID, overall); err != nil || n == 0 {
-					b.Fatalf("BanCount = %d, %v", n, err)
+	for _, banned := range []bool{true, false} {
+		for _, overall := range []bool{false, true} {
+			b.Run(fmt.Sprintf("banned=%v/overall=%v", banned, overall), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					r := keys[i%len(keys)]
+					if !banned {
+						r.ID = "198.51.100.7"
+					}
+					if n, _, err := s.BanCount(r.Jail, r.ID, overall); err != nil || (n > 0) != banned {
+						b.Fatalf("BanCount = %d, %v", n, err)
+					}
+					i++
 				}
-				i++
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -134,3 +134,49 @@ func TestTickets(t *testing.T) {
 func equalTicket(a, b Ticket) bool {
 	return a.ID == b.ID && a.First.Equal(b.First) && a.Last.Equal(b.Last) && a.Count == b.Count && slices.Equal(a.Matches, b.Matches)
 }
+
+func TestUpdateTickets(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	ticket := func(id string, count int) Ticket {
+		return Ticket{ID: id, First: epoch, Last: epoch.Add(time.Duration(count) * time.Second), Count: count, Matches: []string{id}}
+	}
+	if err := s.SaveTickets(ctx, "sshd", []Ticket{ticket("a", 1), ticket("b", 1), ticket("c", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveTickets(ctx, "other", []Ticket{ticket("a", 7)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name    string
+		changed []Ticket
+		dropped []string
+		want    []Ticket
+	}{
+		{"change and add", []Ticket{ticket("b", 2), ticket("d", 1)}, nil,
+			[]Ticket{ticket("a", 1), ticket("b", 2), ticket("c", 1), ticket("d", 1)}},
+		{"drop", nil, []string{"a", "c", "never-saved"},
+			[]Ticket{ticket("b", 2), ticket("d", 1)}},
+		// Dropped and failing again since the last save: the drop comes
+		// first.
+		{"drop and add again", []Ticket{ticket("b", 1)}, []string{"b"},
+			[]Ticket{ticket("b", 1), ticket("d", 1)}},
+		{"nothing", nil, nil, []Ticket{ticket("b", 1), ticket("d", 1)}},
+	} {
+		if err := s.UpdateTickets(ctx, "sshd", step.changed, step.dropped); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got, err := s.Tickets(ctx, "sshd"); err != nil || !slices.EqualFunc(got, step.want, equalTicket) {
+			t.Fatalf("%s: Tickets = %+v, %v;\nwant %+v", step.name, got, err, step.want)
+		}
+	}
+	if got, _ := s.Tickets(ctx, "other"); len(got) != 1 || got[0].Count != 7 {
+		t.Errorf("updating sshd's tickets touched other's: %+v", got)
+	}
+	if err := s.UpdateTickets(ctx, "sshd", []Ticket{{ID: "e", Last: epoch}}, nil); err == nil {
+		t.Error("UpdateTickets of a ticket without a first time succeeded")
+	}
+	if err := s.UpdateTickets(ctx, "", nil, []string{"b"}); err == nil {
+		t.Error(`UpdateTickets("") succeeded`)
+	}
+}

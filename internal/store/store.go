@@ -68,6 +68,8 @@ type Store struct {
 	write        [numWriteStmts]*sql.Stmt // prepared on writer
 	countInJail  *sql.Stmt                // prepared on reader
 	countOverall *sql.Stmt                // prepared on reader
+
+	banned *bannedIDs
 }
 
 // readConns bounds the read pool. Reads are short point lookups and scans;
@@ -98,7 +100,7 @@ const busyTimeout = 5 * time.Second
 // afresh. Errors that say nothing about the file's content, such as
 // permissions or another process holding a lock, are returned instead.
 func Open(path string, opts Options) (*Store, error) {
-	s := &Store{log: opts.Logger, now: opts.Now}
+	s := &Store{log: opts.Logger, now: opts.Now, banned: newBannedIDs()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -277,6 +279,10 @@ func (s *Store) prepareWriter(ctx context.Context, version int) error {
 			return fmt.Errorf("prepare %q: %w", query, err)
 		}
 		s.write[id] = st
+	}
+	if err := s.banned.load(ctx, s.writer); err != nil {
+		s.closeStmts()
+		return err
 	}
 	return nil
 }

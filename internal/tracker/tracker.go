@@ -17,6 +17,9 @@
 // bounded by Options.MaxIDs; a full stripe evicts its least recently failing
 // ID in O(1). There is no goroutine per ID and no timer: Cleanup drops stale
 // tickets when the caller asks.
+//
+// Changes reports the tickets changed and dropped since it was last called,
+// so that saving the tickets costs what changed, not what is tracked.
 package tracker
 
 import (
@@ -150,6 +153,10 @@ type stripe struct {
 	// unused slots through next.
 	head, tail, free int32
 	limit            int // 0: no cap
+	// changed lists the slots changed since the last Changes, a slot
+	// maybe more than once; dropped lists the reported IDs dropped since.
+	changed []int32
+	dropped []string
 	// Padding keeps two stripes' locks off one cache line, as Prometheus'
 	// stripeSeries does; without it, locking one stripe slows its neighbours.
 	_ cpu.CacheLinePad
@@ -161,9 +168,13 @@ type slot struct {
 	// location pointer to scan.
 	first, last int64
 	retry       int
-	failures    int
-	matches     []string
-	prev, next  int32
+	failures    int32 // saturates; int32 leaves room for the flags
+	// changed is set while the slot is in its stripe's changed list;
+	// reported once Changes has reported the ticket, so that dropping it
+	// must be reported too.
+	changed, reported bool
+	matches           []string
+	prev, next        int32
 }
 
 func (t *Tracker) stripe(id string) *stripe {
@@ -186,7 +197,9 @@ func (t *Tracker) Add(f Failure) (Ticket, bool) {
 		sl := &s.slots[i]
 		sl.adjust(at, int64(t.opts.FindTime))
 		sl.retry++
-		sl.failures++
+		if sl.failures < math.MaxInt32 {
+			sl.failures++
+		}
 		s.touch(i)
 	} else {
 		i = t.insert(s, f.ID)
@@ -196,6 +209,7 @@ func (t *Tracker) Add(f Failure) (Ticket, bool) {
 		}
 		s.pushFront(i)
 	}
+	s.change(i)
 	sl := &s.slots[i]
 	// fail2ban's observer adds the bantime.increment boost after the
 	// failure itself, and only to a ticket the failure did not fill.
@@ -251,7 +265,7 @@ func (sl *slot) ticket(withMatches bool) Ticket {
 		First:    time.Unix(0, sl.first),
 		Last:     time.Unix(0, sl.last),
 		Retry:    sl.retry,
-		Failures: sl.failures,
+		Failures: int(sl.failures),
 	}
 	if withMatches && len(sl.matches) > 0 {
 		tk.Matches = slices.Clone(sl.matches)
@@ -267,7 +281,7 @@ func (t *Tracker) insert(s *stripe, id string) int32 {
 	case s.limit > 0 && len(s.index) >= s.limit:
 		i = s.tail
 		s.unlink(i)
-		delete(s.index, s.slots[i].id)
+		s.drop(i)
 		clear(s.slots[i].matches)
 		t.evicted.Add(1)
 	case s.free != none:
@@ -284,13 +298,33 @@ func (t *Tracker) insert(s *stripe, id string) int32 {
 // remove frees slot i.
 func (s *stripe) remove(i int32) {
 	s.unlink(i)
+	s.drop(i)
 	sl := &s.slots[i]
-	delete(s.index, sl.id)
 	// Keep the matches' array for the next ID, but drop the strings it
 	// points to so that they can be collected.
 	clear(sl.matches)
 	*sl = slot{matches: sl.matches[:0], prev: none, next: s.free}
 	s.free = i
+}
+
+// drop unindexes slot i's ID, noting the drop for Changes if the ticket
+// was reported.
+func (s *stripe) drop(i int32) {
+	sl := &s.slots[i]
+	delete(s.index, sl.id)
+	if sl.reported {
+		s.dropped = append(s.dropped, sl.id)
+	}
+	// A slot reused before Changes looks at it is listed again.
+	sl.changed, sl.reported = false, false
+}
+
+// change notes that slot i's ticket changed.
+func (s *stripe) change(i int32) {
+	if sl := &s.slots[i]; !sl.changed {
+		sl.changed = true
+		s.changed = append(s.changed, i)
+	}
 }
 
 func (s *stripe) unlink(i int32) {
@@ -433,12 +467,62 @@ func (t *Tracker) Restore(tickets []Ticket) {
 			keep := tk.Matches[max(len(tk.Matches)-t.opts.MaxMatches, 0):]
 			matches = append(matches, keep...)
 		}
+		// A replaced ticket keeps its flags: it may be listed as
+		// changed, and may have been reported.
+		old := &s.slots[i]
 		s.slots[i] = slot{
 			id: tk.ID, first: tk.First.UnixNano(), last: tk.Last.UnixNano(),
-			retry: tk.Retry, failures: tk.Failures, matches: matches,
-			prev: none, next: none,
+			retry: tk.Retry, failures: int32(min(tk.Failures, math.MaxInt32)), matches: matches,
+			changed: old.changed, reported: old.reported, prev: none, next: none,
 		}
+		s.change(i)
 		s.pushFront(i)
 		s.mu.Unlock()
 	}
+}
+
+// Changes returns the tickets added or changed since the last call, with
+// their matches, and the IDs of the tickets it reported that were dropped
+// since: handed over full, forgotten, cleaned up or evicted. Applied to
+// the tickets as the last call left them, the dropped IDs first, they give
+// the tickets as they are. With all, or at the first call, every ticket is
+// returned as changed and dropped is nil: the caller replaces what it has.
+// Restored tickets count as changed.
+func (t *Tracker) Changes(all bool) (changed []Ticket, dropped []string) {
+	for k := range t.stripes {
+		s := &t.stripes[k]
+		s.mu.Lock()
+		if all {
+			for i := s.head; i != none; i = s.slots[i].next {
+				changed = s.report(i, changed)
+			}
+		} else {
+			dropped = append(dropped, s.dropped...)
+			for _, i := range s.changed {
+				if s.slots[i].changed {
+					changed = s.report(i, changed)
+				}
+			}
+		}
+		s.changed = trim(s.changed)
+		s.dropped = trim(s.dropped)
+		s.mu.Unlock()
+	}
+	return changed, dropped
+}
+
+// report appends slot i's ticket to out, and notes it reported.
+func (s *stripe) report(i int32, out []Ticket) []Ticket {
+	sl := &s.slots[i]
+	sl.changed, sl.reported = false, true
+	return append(out, sl.ticket(true))
+}
+
+// trim empties a list, letting go of its array when a burst grew it.
+func trim[E any](list []E) []E {
+	if cap(list) > 1024 {
+		return nil
+	}
+	clear(list)
+	return list[:0]
 }

@@ -452,3 +452,95 @@ func randomOps(r *rand.Rand, findTime float64, boost bool) []testOp {
 	}
 	return ops
 }
+
+// TestChanges checks that the tickets Changes reports, applied one call
+// after another to a copy, keep the copy equal to the tracker's tickets,
+// whatever happens in between: failures, tickets handed over full,
+// forgotten, cleaned up, evicted and restored.
+func TestChanges(t *testing.T) {
+	for _, maxIDs := range []int{0, 5, 2000} {
+		t.Run(fmt.Sprintf("maxids=%d", maxIDs), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(maxIDs)))
+			tr := New(Options{FindTime: time.Minute, MaxRetry: 4, MaxMatches: 2, MaxIDs: maxIDs})
+			saved := make(map[string]Ticket) // the copy
+			base := time.Unix(1_700_000_000, 0)
+			now := base
+			save := func(all bool) {
+				t.Helper()
+				changed, dropped := tr.Changes(all)
+				if all {
+					if dropped != nil {
+						t.Fatalf("Changes(true) dropped %v", dropped)
+					}
+					clear(saved)
+				}
+				for _, id := range dropped {
+					delete(saved, id)
+				}
+				for _, tk := range changed {
+					saved[tk.ID] = tk
+				}
+				want := tr.Snapshot()
+				if len(saved) != len(want) {
+					t.Fatalf("copy holds %d tickets, tracker %d", len(saved), len(want))
+				}
+				for _, tk := range want {
+					if got, ok := saved[tk.ID]; !ok || !ticketsEqual(got, tk) {
+						t.Fatalf("copy of %s = %+v, tracker %+v", tk.ID, got, tk)
+					}
+				}
+			}
+			for step := range 20000 {
+				id := fmt.Sprintf("192.0.2.%d", rng.IntN(3000))
+				now = now.Add(time.Duration(rng.IntN(100)) * time.Millisecond)
+				switch r := rng.IntN(1000); {
+				case r < 900:
+					tr.Add(Failure{ID: id, Time: now, Match: "line " + strconv.Itoa(step)})
+				case r < 940:
+					tr.Forget(id)
+				case r < 950:
+					tr.Cleanup(now.Add(-time.Duration(rng.IntN(60)) * time.Second))
+				case r < 960:
+					tr.Restore([]Ticket{{ID: id, First: now, Last: now, Retry: 1, Failures: 1, Matches: []string{"restored"}}})
+					if rng.IntN(2) == 0 {
+						tr.Forget(id) // a ticket replaced, maybe reported
+					}
+				case r < 995:
+					save(false)
+				default:
+					save(true)
+				}
+			}
+			save(false)
+		})
+	}
+}
+
+func ticketsEqual(a, b Ticket) bool {
+	return a.ID == b.ID && a.First.Equal(b.First) && a.Last.Equal(b.Last) &&
+		a.Retry == b.Retry && a.Failures == b.Failures && slices.Equal(a.Matches, b.Matches)
+}
+
+// BenchmarkChanges is the periodic save of a jail under a flood: a
+// million tickets tracked, a tenth of them changed since the last save.
+func BenchmarkChanges(b *testing.B) {
+	tr := New(Options{FindTime: time.Hour, MaxRetry: 100})
+	at := time.Unix(1_700_000_000, 0)
+	ids := make([]string, 1_000_000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&0xff, i&0xff)
+		tr.Add(Failure{ID: ids[i], Time: at})
+	}
+	tr.Changes(true)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for range len(ids) / 10 {
+			tr.Add(Failure{ID: ids[n%len(ids)], Time: at})
+			n++
+		}
+		if changed, _ := tr.Changes(false); len(changed) != len(ids)/10 {
+			b.Fatalf("%d tickets changed, want %d", len(changed), len(ids)/10)
+		}
+	}
+}

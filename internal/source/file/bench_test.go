@@ -65,17 +65,20 @@ func BenchmarkFollow(b *testing.B) {
 			// The callback signals reached at the last line of each block
 			// and, unless the writer runs concurrently, waits for release.
 			var (
-				delivered int64
-				want      atomic.Int64 // written while the callback runs, with the writer
+				delivered, signalled int64
+				want                 atomic.Int64 // written while the callback runs, with the writer
 			)
 			reached, release := make(chan struct{}), make(chan struct{})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				fl.Run(ctx, func(source.Line) {
-					delivered++
-					if delivered == want.Load() {
+				fl.Run(ctx, func(batch []source.Line) {
+					delivered += int64(len(batch))
+					// With the writer, a read may end past the block
+					// waited for.
+					if w := want.Load(); delivered >= w && w > signalled {
+						signalled = w
 						reached <- struct{}{}
 						if !tc.writer {
 							<-release

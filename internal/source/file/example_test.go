@@ -27,11 +27,11 @@ func ExampleFollower() {
 		log.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	fl.Run(ctx, func(l source.Line) {
-		fmt.Printf("%s (up to byte %d)\n", l.Text, l.Offset)
-		if l.Offset == 23 {
-			stop()
+	fl.Run(ctx, func(batch []source.Line) {
+		for _, l := range batch {
+			fmt.Printf("%s (up to byte %d)\n", l.Text, l.Offset)
 		}
+		stop()
 	})
 	// Saved and passed as Options.Start, the positions resume after the
 	// last complete line.

@@ -1,5 +1,6 @@
 // Package file follows log files as they grow, through rotation and
-// truncation, and hands their complete lines to a callback.
+// truncation, and hands their complete lines to a callback, a batch of
+// lines (those of one read) at a time.
 //
 // A [Follower] reads every file matching a set of glob patterns, including
 // files that appear later, on a single goroutine. inotify (through
@@ -40,10 +41,12 @@
 // through unchanged: NUL bytes and invalid UTF-8 are the filter's business.
 //
 // [Follower.Positions] reports, for each path, the end of the last line
-// handed to the callback, so a position saved at any time and restored
-// with [Options.Start] neither loses nor repeats a line (delivery is at
-// least once: a line is repeated only if the process stops inside the
-// callback). While a rotated
+// handed to the callback: a batch's end is published before the batch is
+// handed over. So state saved from inside the callback, once the batch is
+// handled, pairs with a position past it, and a position saved between
+// calls neither loses nor repeats a line when restored with
+// [Options.Start] (delivery is at least once: lines are repeated only if
+// the process stops inside the callback). While a rotated
 // file is still being drained, its path's position is the rotated file's:
 // a restart then finds it again by inode in the same directory and drains
 // it first, which may repeat lines of the new file (at least once, never
@@ -134,6 +137,7 @@ type Follower struct {
 
 	// The following fields belong to the goroutine in Run.
 	buf     []byte
+	batch   []source.Line          // the lines of one read, handed out together
 	start   map[string]Position    // saved positions not used yet
 	current map[string]*tailedFile // the file at each matched path
 	failed  map[string]string      // paths that could not be opened, with the error
@@ -227,10 +231,11 @@ func New(paths []Path, opts Options) (*Follower, error) {
 	return fl, nil
 }
 
-// Run follows the files, calling handle for each complete line, until ctx
-// is done; then it closes the files and returns nil. It fails only when
+// Run follows the files, calling handle with their complete lines, until
+// ctx is done; then it closes the files and returns nil. Each call hands
+// over the lines of one read of one file, in order. It fails only when
 // called twice. Run must not be called concurrently with itself.
-func (fl *Follower) Run(ctx context.Context, handle func(source.Line)) error {
+func (fl *Follower) Run(ctx context.Context, handle func([]source.Line)) error {
 	if !fl.running.CompareAndSwap(false, true) {
 		return errors.New("file: Follower.Run called twice")
 	}
@@ -521,7 +526,7 @@ func (fl *Follower) resumeRotated(path string, pos Position) {
 
 // pass reads every followed file to its end, oldest first, and retires
 // drained files.
-func (fl *Follower) pass(ctx context.Context, handle func(source.Line)) {
+func (fl *Follower) pass(ctx context.Context, handle func([]source.Line)) {
 	now := time.Now()
 	// Files opened during the pass (a path's new file after a rotation)
 	// are appended, and read in the same pass.
@@ -540,7 +545,7 @@ func (fl *Follower) pass(ctx context.Context, handle func(source.Line)) {
 
 // follow reads the file at a path, starting over if it was truncated or
 // rewritten, then checks whether the path still names it.
-func (fl *Follower) follow(ctx context.Context, tf *tailedFile, handle func(source.Line)) {
+func (fl *Follower) follow(ctx context.Context, tf *tailedFile, handle func([]source.Line)) {
 	fi, err := tf.f.Stat()
 	if err != nil {
 		fl.fileError(tf, "cannot stat log file", err)
@@ -602,7 +607,7 @@ func (fl *Follower) follow(ctx context.Context, tf *tailedFile, handle func(sour
 
 // drain reads a file that left its path, and closes it once it has not
 // grown for the grace period.
-func (fl *Follower) drain(ctx context.Context, tf *tailedFile, now time.Time, handle func(source.Line)) {
+func (fl *Follower) drain(ctx context.Context, tf *tailedFile, now time.Time, handle func([]source.Line)) {
 	fi, err := tf.f.Stat()
 	if err == nil {
 		tf.size = fi.Size()
@@ -627,7 +632,7 @@ func (fl *Follower) drain(ctx context.Context, tf *tailedFile, now time.Time, ha
 
 // read hands the complete lines of tf from its read offset to its end to
 // handle, and reports whether there was anything to read.
-func (fl *Follower) read(ctx context.Context, tf *tailedFile, handle func(source.Line)) (grew bool, err error) {
+func (fl *Follower) read(ctx context.Context, tf *tailedFile, handle func([]source.Line)) (grew bool, err error) {
 	for ctx.Err() == nil {
 		n, err := tf.f.ReadAt(fl.buf, tf.split.off)
 		if n > 0 {
@@ -644,26 +649,29 @@ func (fl *Follower) read(ctx context.Context, tf *tailedFile, handle func(source
 	return grew, nil
 }
 
-// deliver splits chunk, the bytes of tf at its read offset, into lines for
-// handle and publishes the position past the last one.
-func (fl *Follower) deliver(tf *tailedFile, chunk []byte, handle func(source.Line)) {
-	var lines uint64
+// deliver splits chunk, the bytes of tf at its read offset, into lines and
+// hands them to handle in one batch.
+func (fl *Follower) deliver(tf *tailedFile, chunk []byte, handle func([]source.Line)) {
 	cut := tf.split.truncated
+	fl.batch = fl.batch[:0]
 	tf.split.feed(chunk, func(text []byte, end int64) {
-		// The position moves past the line before the callback sees it, so
-		// that state saved from inside the callback (counts that include
-		// this line) pairs with a position that excludes it on resume.
-		tf.committed = end
-		fl.publish(tf)
-		handle(source.Line{Path: tf.path, Text: text, Offset: end})
-		lines++
+		fl.batch = append(fl.batch, source.Line{Path: tf.path, Text: text, Offset: end})
 	})
 	tf.size = max(tf.size, tf.split.off)
-	fl.lines.Add(lines)
 	if c := tf.split.truncated - cut; c > 0 {
 		fl.cut.Add(c)
 	}
+	if len(fl.batch) == 0 {
+		fl.publish(tf)
+		return
+	}
+	// The position moves past the batch before the callback sees it, so
+	// that state saved from inside the callback (counts that include
+	// these lines) pairs with a position that excludes them on resume.
+	tf.committed = fl.batch[len(fl.batch)-1].Offset
 	fl.publish(tf)
+	handle(fl.batch)
+	fl.lines.Add(uint64(len(fl.batch)))
 }
 
 // publish makes tf's position visible to Positions and Lag.

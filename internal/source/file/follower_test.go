@@ -24,10 +24,15 @@ type sink struct {
 	lines []source.Line // with Text copied
 }
 
-func (s *sink) handle(l source.Line) {
-	l.Text = bytes.Clone(l.Text)
+func (s *sink) handle(batch []source.Line) {
+	if len(batch) == 0 {
+		panic("empty batch")
+	}
 	s.mu.Lock()
-	s.lines = append(s.lines, l)
+	for _, l := range batch {
+		l.Text = bytes.Clone(l.Text)
+		s.lines = append(s.lines, l)
+	}
 	s.mu.Unlock()
 }
 
@@ -171,6 +176,51 @@ func TestAppendAndPartialLines(t *testing.T) {
 				t.Errorf("LinesRead = %d", fl.LinesRead())
 			}
 		})
+	}
+}
+
+// TestPositionBeforeBatch checks the pairing the daemon's saved state
+// relies on: inside the callback, the position is already past the batch,
+// so counts saved after handling it resume with the next line.
+func TestPositionBeforeBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, numbered("first", 0, 1000))
+	fl, err := New([]Path{{Pattern: path}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var lines int
+	// Each batch reports an error, or nil when it ends the first or the
+	// second block.
+	reports := make(chan error, 2)
+	go fl.Run(ctx, func(batch []source.Line) {
+		lines += len(batch)
+		end := batch[len(batch)-1].Offset
+		var err error
+		if pos := fl.Positions(); len(pos) != 1 || pos[0].Offset != end {
+			err = fmt.Errorf("position %+v in the callback, want the batch's end %d", pos, end)
+		} else if lines != 1000 && lines != 2000 {
+			return
+		}
+		select {
+		case reports <- err:
+		default: // the test has failed already
+		}
+	})
+	for block := range 2 {
+		select {
+		case err := <-reports:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("block %d not read", block+1)
+		}
+		if block == 0 {
+			appendFile(t, path, numbered("second", 0, 1000))
+		}
 	}
 }
 
@@ -500,7 +550,7 @@ func TestRunTwice(t *testing.T) {
 	for !fl.running.Load() {
 		time.Sleep(time.Millisecond)
 	}
-	if err := fl.Run(context.Background(), func(source.Line) {}); err == nil {
+	if err := fl.Run(context.Background(), func([]source.Line) {}); err == nil {
 		t.Fatal("second Run succeeded")
 	}
 }

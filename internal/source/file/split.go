@@ -12,6 +12,11 @@ type splitter struct {
 	// partial holds the start of a line whose newline has not been fed
 	// yet, at most maxLine bytes.
 	partial []byte
+	// spare is partial's other buffer: a line completed from partial is
+	// handed out from it while the chunk's own unterminated tail fills
+	// the other, so that every line of one feed stays intact until the
+	// next.
+	spare []byte
 	// overlong is set when the line in partial has more than maxLine bytes;
 	// the excess is dropped.
 	overlong bool
@@ -34,7 +39,8 @@ func (s *splitter) pending() bool { return len(s.partial) > 0 || s.overlong }
 // feed splits data, the bytes following those fed before, and calls emit
 // for each line it completes with the line's text (without "\n" or "\r\n",
 // cut to maxLine bytes) and the stream offset just past its newline. The text
-// is valid only during the call.
+// lies in data or in the splitter's memory, and is valid until data changes
+// or feed is called again.
 func (s *splitter) feed(data []byte, emit func(text []byte, end int64)) {
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
@@ -47,6 +53,7 @@ func (s *splitter) feed(data []byte, emit func(text []byte, end int64)) {
 		if s.pending() {
 			s.hold(line)
 			line = s.partial
+			s.partial, s.spare = s.spare, s.partial
 		}
 		s.off += int64(i + 1)
 		if s.overlong || len(line) > s.maxLine {

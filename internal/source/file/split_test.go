@@ -12,16 +12,29 @@ type splitLine struct {
 }
 
 // splitAll feeds data to a splitter in chunks of the given sizes (the rest
-// in one chunk) and returns the lines.
+// in one chunk) and returns the lines. It reads a chunk's lines only once
+// the chunk is fed, as the follower does, which checks that they stay
+// intact until the next feed.
 func splitAll(s *splitter, data []byte, chunks []int) []splitLine {
 	var out []splitLine
-	emit := func(text []byte, end int64) { out = append(out, splitLine{string(text), end}) }
+	var texts [][]byte
+	var ends []int64
+	feed := func(chunk []byte) {
+		texts, ends = texts[:0], ends[:0]
+		s.feed(chunk, func(text []byte, end int64) {
+			texts = append(texts, text)
+			ends = append(ends, end)
+		})
+		for i, text := range texts {
+			out = append(out, splitLine{string(text), ends[i]})
+		}
+	}
 	for _, n := range chunks {
 		n = min(n, len(data))
-		s.feed(data[:n], emit)
+		feed(data[:n])
 		data = data[n:]
 	}
-	s.feed(data, emit)
+	feed(data)
 	return out
 }
 
@@ -65,6 +78,7 @@ func TestSplitter(t *testing.T) {
 		{"too long across chunks", "abcdefgh\nij\n", []int{2, 2, 2}, 4, []splitLine{{"abcd", 9}, {"ij", 12}}},
 		{"cr counts toward max", "abcd\r\n", nil, 4, []splitLine{{"abcd", 6}}},
 		{"nul and invalid utf-8", "\x00\xff\n", nil, 10, []splitLine{{"\x00\xff", 3}}},
+		{"held line then held tail", "abc\ndef\ngh\nij\n", []int{2, 6, 5}, 10, []splitLine{{"abc", 4}, {"def", 8}, {"gh", 11}, {"ij", 14}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,8 @@
 //
 // # Positions and guarantees
 //
-// [Reader.Cursor] is the cursor of the last entry handed to the callback.
+// [Reader.Cursor] is the cursor of the last entry handed to the callback;
+// it moves past a batch of entries before the batch is handed over.
 // Started with it, a Reader continues with the next entry, so a saved
 // cursor neither loses nor repeats entries. Without one it starts at
 // [Options.Since] (the jail's now − findtime, where fail2ban starts too),
@@ -57,6 +58,11 @@ const (
 // is killed.
 const stopGrace = 5 * time.Second
 
+// maxBatch bounds the entries handed to the callback at once. A batch
+// holds the entries journalctl had written when the first was read, up to
+// this many.
+const maxBatch = 256
+
 // Options configure a [Reader]. The zero value follows new entries of the
 // whole journal.
 type Options struct {
@@ -97,8 +103,13 @@ type Reader struct {
 
 	// The following fields belong to the goroutine in Run.
 	entry entry
-	text  []byte
 	long  []byte // an entry longer than the read buffer
+	// The batch being gathered: its entries' texts one after the other in
+	// text, where each ends at its ends element, and its last cursor.
+	batch []source.Line
+	text  []byte
+	ends  []int
+	last  []byte
 
 	running  atomic.Bool
 	lines    atomic.Uint64
@@ -161,7 +172,7 @@ func (r *Reader) Restarts() uint64 { return r.restarts.Load() }
 // Run runs journalctl and calls handle with each entry until ctx is done,
 // then stops journalctl and returns nil. It returns an error when the
 // command cannot be found, or when called twice.
-func (r *Reader) Run(ctx context.Context, handle func(source.Line)) error {
+func (r *Reader) Run(ctx context.Context, handle func([]source.Line)) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("journal: Reader.Run called twice")
 	}
@@ -216,7 +227,7 @@ func (r *Reader) commandArgs() []string {
 
 // runOnce runs journalctl until it exits or ctx is done, and returns how
 // many entries it delivered and why it ended.
-func (r *Reader) runOnce(ctx context.Context, path string, handle func(source.Line)) (int, error) {
+func (r *Reader) runOnce(ctx context.Context, path string, handle func([]source.Line)) (int, error) {
 	cmd := exec.Command(path, r.commandArgs()...)
 	// Its own process group, so that stopping it also stops whatever it
 	// runs (a wrapper script, a pager it should not start).
@@ -272,7 +283,7 @@ func stopGroup(pgid int, exited <-chan struct{}) {
 
 // read hands the entries journalctl writes to out to handle until out
 // ends, and returns how many there were.
-func (r *Reader) read(out io.Reader, handle func(source.Line)) (int, error) {
+func (r *Reader) read(out io.Reader, handle func([]source.Line)) (int, error) {
 	br := bufio.NewReaderSize(out, 64<<10)
 	n := 0
 	tooLong := false
@@ -297,9 +308,12 @@ func (r *Reader) read(out io.Reader, handle func(source.Line)) (int, error) {
 			r.long = r.long[:0]
 			fallthrough
 		case len(line) > 0:
-			if r.entryLine(line, handle) {
+			if r.entryLine(line) {
 				n++
 			}
+		}
+		if len(r.batch) > 0 && (err != nil || len(r.batch) >= maxBatch || !lineBuffered(br)) {
+			r.flush(handle)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -310,9 +324,16 @@ func (r *Reader) read(out io.Reader, handle func(source.Line)) (int, error) {
 	}
 }
 
-// entryLine decodes one line of journalctl's output and hands the entry
-// to handle; it reports whether there was an entry.
-func (r *Reader) entryLine(line []byte, handle func(source.Line)) bool {
+// lineBuffered reports whether br holds a whole line of journalctl's
+// output, which it can return without waiting for journalctl.
+func lineBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// entryLine decodes one line of journalctl's output and adds the entry to
+// the batch; it reports whether there was an entry.
+func (r *Reader) entryLine(line []byte) bool {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] != '{' {
 		// journalctl's own messages, such as "-- No entries --".
@@ -326,15 +347,30 @@ func (r *Reader) entryLine(line []byte, handle func(source.Line)) bool {
 		r.log.Warn("malformed journal entry; skipped", "err", err)
 		return false
 	}
-	r.text = r.entry.appendLine(r.text[:0])
-	handle(source.Line{Path: Name, Text: r.text, Time: r.entry.time()})
-	r.lines.Add(1)
+	r.text = r.entry.appendLine(r.text)
+	r.ends = append(r.ends, len(r.text))
+	r.batch = append(r.batch, source.Line{Path: Name, Time: r.entry.time()})
 	if cursor := r.entry.field(fieldCursor); len(cursor) > 0 {
-		r.mu.Lock()
-		r.cursor = append(r.cursor[:0], cursor...)
-		r.mu.Unlock()
+		r.last = append(r.last[:0], cursor...)
 	}
 	return true
+}
+
+// flush hands the batch to handle, after moving the cursor past it.
+func (r *Reader) flush(handle func([]source.Line)) {
+	start := 0
+	for i, end := range r.ends {
+		r.batch[i].Text = r.text[start:end:end]
+		start = end
+	}
+	if len(r.last) > 0 {
+		r.mu.Lock()
+		r.cursor = append(r.cursor[:0], r.last...)
+		r.mu.Unlock()
+	}
+	handle(r.batch)
+	r.lines.Add(uint64(len(r.batch)))
+	r.batch, r.text, r.ends, r.last = r.batch[:0], r.text[:0], r.ends[:0], r.last[:0]
 }
 
 // tailBuffer keeps the last max bytes written to it.

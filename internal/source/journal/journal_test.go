@@ -65,10 +65,15 @@ type sink struct {
 	lines []source.Line
 }
 
-func (s *sink) handle(l source.Line) {
-	l.Text = bytes.Clone(l.Text)
+func (s *sink) handle(batch []source.Line) {
+	if len(batch) == 0 {
+		panic("empty batch")
+	}
 	s.mu.Lock()
-	s.lines = append(s.lines, l)
+	for _, l := range batch {
+		l.Text = bytes.Clone(l.Text)
+		s.lines = append(s.lines, l)
+	}
 	s.mu.Unlock()
 }
 
@@ -226,7 +231,7 @@ func TestCommandNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(context.Background(), func(source.Line) {}); err == nil {
+	if err := r.Run(context.Background(), func([]source.Line) {}); err == nil {
 		t.Fatal("Run succeeded without journalctl")
 	}
 }
