@@ -11,7 +11,9 @@
 // rules and cache limits.
 //
 // Regexes are written in Python's syntax with fail2ban's tags. Each is
-// translated for Go's regexp, which runs in linear time; the few that need
+// translated for Go's regexp, which runs in linear time, and searched with
+// internal/backtrack, which finds what regexp finds several times faster
+// (regexp itself takes over lines too long for it); the few that need
 // lookaround, backreferences or conditionals run on regexp2, a backtracking
 // engine, with a match timeout (see Filter.Warnings). Python 3's \d, \w, \s
 // and \b also match non-ASCII digits, letters and spaces; here they match
@@ -20,12 +22,10 @@
 // A single-line filter checks that the line contains the literal text
 // every match of its regexes must contain, and runs only the regexes whose
 // literals it has; most lines of a busy log fail that check, and cost a
-// few substring searches and no allocation. Process makes the check before
-// anything else, so such lines skip date parsing too, and the date of a
-// line without one is taken from the last line that reached the regexes.
-// Date and Match split Process in two: Date, which must see every line in
-// order, and Match, which for a filter whose lines are Independent may run
-// out of order on Clones; fail2ban-regex's statistics need every date.
+// few substring searches and no allocation. The check comes after the date
+// is found, as the regexes do not see it. Date and Match split Process in
+// two: Date, which must see every line in order, and Match, which for a
+// filter whose lines are Independent may run out of order on Clones.
 //
 // Where fail2ban's behaviour is an accident, the filter departs from it on
 // purpose: a <F-NOFAIL> match without a multi-line ID is reported with

@@ -24,7 +24,7 @@ type Result struct {
 	// matched or the line was not parsed.
 	DateTemplate int
 	// Prefiltered is set when the line lacks text every regex needs, so
-	// no regex ran; Process does not look for its date either.
+	// no regex ran.
 	Prefiltered bool
 	// PrefMatched is set when the prefregex matched.
 	PrefMatched bool

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
+
+	"github.com/pinjail/pinjail/internal/backtrack"
 )
 
 // Expansions of fail2ban's address tags (failregex.py R_HOST, RH4TAG).
@@ -499,7 +501,10 @@ func pythonRepeat(s string) (lo, hi string, n int, ok bool) {
 type regex struct {
 	pattern string // as written, tags unexpanded
 	std     *regexp.Regexp
-	bt      *regexp2.Regexp
+	// fast runs std's searches when it takes the regex and the input: it
+	// finds what std finds, faster.
+	fast *backtrack.Regexp
+	bt   *regexp2.Regexp
 	// names lists the named groups; spans index them from 1 (0 is the
 	// whole match).
 	names  []string
@@ -546,6 +551,8 @@ func compile(pattern string, o compileOptions) (r *regex, fellBack bool, err err
 		r.std, stdErr = regexp.Compile(text)
 	}
 	if r.std != nil {
+		// A regex backtrack refuses runs on std alone.
+		r.fast, _ = backtrack.Compile(text)
 		idx := make(map[string]int, len(r.names))
 		for i, n := range r.std.SubexpNames() {
 			if n != "" {
@@ -641,7 +648,9 @@ func (r *regex) has(name string) bool {
 
 // matcher holds the scratch space regexes match with.
 type matcher struct {
-	spans []int  // 2 per group: whole match, then r.names
+	spans []int // 2 per group: whole match, then r.names
+	fast  backtrack.Machine
+	loc   []int  // fast's match
 	runes []rune // regexp2 input
 	offs  []int  // byte offset of each rune, and of the end
 }
@@ -658,7 +667,7 @@ func (m *matcher) match(r *regex, buf []byte) (bool, error) {
 		// One search for the match and its groups: lines seldom reach a
 		// regex that does not match them, and a failed search allocates
 		// nothing.
-		loc := r.std.FindSubmatchIndex(buf)
+		loc := m.find(r, buf)
 		if loc == nil {
 			return false, nil
 		}
@@ -690,6 +699,20 @@ func (m *matcher) match(r *regex, buf []byte) (bool, error) {
 		m.spans[2+2*i], m.spans[3+2*i] = m.offs[g.Index], m.offs[g.Index+g.Length]
 	}
 	return true, nil
+}
+
+// find returns std's match of r in buf, which fast finds when it takes
+// the regex and the input.
+func (m *matcher) find(r *regex, buf []byte) []int {
+	if r.fast != nil {
+		if loc, err := m.fast.FindSubmatchIndex(r.fast, buf, m.loc); err == nil {
+			if loc != nil {
+				m.loc = loc
+			}
+			return loc
+		}
+	}
+	return r.std.FindSubmatchIndex(buf)
 }
 
 // group returns the text of names[i] in buf after a match.
