@@ -70,8 +70,8 @@ type tally struct {
 	// collector copies those it lists, and no more than it lists.
 	matchedLines, missedLines []int
 	ignoredLines              []int
-	failures                        [][]Hit // verbose: under each failregex
-	hits                            []Hit   // for the hit callback
+	failures                  [][]Hit // verbose: under each failregex
+	hits                      []Hit   // for the hit callback
 }
 
 func (t *tally) reset() {
