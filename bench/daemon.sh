@@ -536,7 +536,7 @@ num() {
 
 # times A B prints A / B as "N.Nx", or "-" when either is unknown.
 times() {
-	if [[ $1 == - || $2 == - ]]; then
+	if [[ $1 == - || $2 == - || $1 == "(skipped)" || $2 == "(skipped)" ]]; then
 		echo -
 	else
 		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'
