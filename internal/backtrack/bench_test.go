@@ -37,15 +37,11 @@ func pexiprpRegexes(tb testing.TB) []string {
 // "\n" as the filter's buffer does.
 func rpLines(tb testing.TB, n int) [][]byte {
 	tb.Helper()
-	var buf bytes.Buffer
-	w := rplog.NewWriter(&buf, 1)
-	if err := w.Traffic(rplog.TrafficOptions{Start: time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC), Lines: n}); err != nil {
+	log, err := rplog.Sample(n, time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC), 1)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	return bytes.SplitAfter(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	return bytes.SplitAfter(bytes.TrimSuffix(log, []byte("\n")), []byte("\n"))
 }
 
 // firstMatch returns the first line std matches.

@@ -113,15 +113,11 @@ func sampleLines(t *testing.T, dir string) [][]byte {
 // rpLogLines returns lines of a generated Pexip reverse-proxy log.
 func rpLogLines(t *testing.T, n int) [][]byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w := rplog.NewWriter(&buf, 7)
-	if err := w.Traffic(rplog.TrafficOptions{Start: time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC), Lines: n}); err != nil {
+	log, err := rplog.Sample(n, time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC), 7)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.SplitAfter(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	return bytes.SplitAfter(bytes.TrimSuffix(log, []byte("\n")), []byte("\n"))
 }
 
 // TestBacktrackAgreesWithRegexp compiles every regex of fail2ban's filters

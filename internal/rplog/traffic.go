@@ -1,6 +1,7 @@
 package rplog
 
 import (
+	"bytes"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -674,4 +675,18 @@ func appendUUID(b []byte, u [16]byte) []byte {
 		b = append(b, hex[c>>4], hex[c&0xf])
 	}
 	return b
+}
+
+// Sample returns lines lines of Traffic from start, drawn from seed, as
+// one block of text: the input tests and benchmarks run filters over.
+func Sample(lines int, start time.Time, seed uint64) ([]byte, error) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf, seed)
+	if err := w.Traffic(TrafficOptions{Start: start, Lines: lines}); err != nil {
+		return nil, err
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
