@@ -125,6 +125,8 @@ type Filter struct {
 
 	// Per-line state.
 	lineDate    LineDate // Process's
+	ids         [1]ident // addressIDs' result
+	matchState  failState
 	m           matcher
 	buf         []byte // the text regexes see: cut lines joined, ending in "\n"
 	rebuilt     []byte // buf after lines were taken out of it

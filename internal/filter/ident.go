@@ -35,9 +35,21 @@ func addressIdent(text string, fam family, cidr int) ident {
 	}
 	if cidr < 0 {
 		a = a.Unmap()
-		return ident{id: formatAddr(a), addr: a}
+		return ident{id: canonical(text, a), addr: a}
 	}
 	return prefixIdent(a, cidr)
+}
+
+// canonical returns formatAddr(a), which is most often text as the log
+// wrote it: then text itself, rather than a copy.
+func canonical(text string, a netip.Addr) string {
+	if a.Is4() {
+		var b [len("255.255.255.255")]byte
+		if string(a.AppendTo(b[:0])) == text {
+			return text
+		}
+	}
+	return formatAddr(a)
 }
 
 // prefixIdent masks a to cidr bits. A CIDR beyond the address length

@@ -392,7 +392,14 @@ func (f *Filter) groups(r *regex, buf []byte) *failState {
 			own[n] = v
 		}
 	}
-	fs := &failState{groups: own}
+	var fs *failState
+	if r.has("mlfid") || f.prefOK && f.pref.has("mlfid") {
+		fs = &failState{groups: own}
+	} else {
+		// Only a multi-line ID's state outlives the match.
+		fs = &f.matchState
+		*fs = failState{groups: own}
+	}
 	for _, g := range r.alt {
 		if v := own[g.group]; v != "" && own[g.field] == "" {
 			own[g.field] = v
@@ -525,6 +532,8 @@ func (f *Filter) failure(res *Result, regexIndex int, r *regex, fs *failState, m
 		if fs.groups["nofail"] != "" && !f.checkAll {
 			return false
 		}
+	} else if fs.matches == nil {
+		fs.matches = lines
 	} else {
 		fs.matches = append(fs.matches, lines...)
 	}
@@ -603,11 +612,11 @@ func (f *Filter) addressIDs(fs *failState, text string, fam family, fid string, 
 	}
 	ip := addressIdent(text, fam, cidr)
 	if !hasFID || fid == text {
-		return []ident{ip}
+		return append(f.ids[:0], ip)
 	}
 	id := f.fidIdent(fs, fid)
 	id.addr, id.prefix = ip.addr, ip.prefix
-	return []ident{id}
+	return append(f.ids[:0], id)
 }
 
 // fidIdent returns the ID of an <F-ID> that differs from the address: raw
