@@ -389,9 +389,11 @@ func (d *Detector) parse(t *template, line []byte, caps []int, now time.Time) (_
 type lastParse struct {
 	valid    bool
 	template int
-	// from is the fast matcher's memory of a match the captures came
-	// from, 0 if none: captures from the same memory are the same.
-	from uint64
+	// from holds the fast matcher's memories of matches that gave the
+	// same text and groups, 0 for none: captures from the same memory are
+	// the same. A line's date is found either where the last one was or by
+	// searching the whole line, which the matcher remembers apart.
+	from [2]uint64
 	text []byte // the whole match
 	// groups are the capture positions relative to the match's start, -1
 	// for groups that took no part.
@@ -426,13 +428,19 @@ func (p *lastParse) holds(template int, from uint64, line []byte, caps []int, gr
 			return false
 		}
 	}
-	return !p.usesNow || now.Equal(p.now) && now.Location() == p.now.Location()
+	if !p.usesNow || now.Equal(p.now) && now.Location() == p.now.Location() {
+		if from != 0 {
+			p.from[1] = from
+		}
+		return true
+	}
+	return false
 }
 
 // served reports whether the match the fast matcher's memory from gave
 // converts to the remembered time, without looking at its captures.
 func (p *lastParse) served(template int, from uint64, now time.Time) bool {
-	return p.valid && p.template == template && from != 0 && from == p.from &&
+	return p.valid && p.template == template && from != 0 && (from == p.from[0] || from == p.from[1]) &&
 		(!p.usesNow || now.Equal(p.now) && now.Location() == p.now.Location())
 }
 
@@ -449,7 +457,7 @@ func (p *lastParse) remember(template int, from uint64, line []byte, caps []int,
 		}
 		p.groups = append(p.groups, relative(caps[k], start))
 	}
-	p.valid, p.template, p.from, p.usesNow, p.now, p.time = true, template, from, usesNow, now, t
+	p.valid, p.template, p.from, p.usesNow, p.now, p.time = true, template, [2]uint64{from}, usesNow, now, t
 	p.text = append(p.text[:0], line[start:end]...)
 }
 
