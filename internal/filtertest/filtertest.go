@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sort"
 	"time"
@@ -27,7 +28,9 @@ type Options struct {
 	PrintAllMatched bool
 	PrintAllMissed  bool
 	PrintAllIgnored bool
-	// Now resolves dates without a year; time.Now when nil.
+	// Now resolves dates without a year; time.Now when nil. It is
+	// called for each block of the log, by the goroutines that read it,
+	// which may be several at once.
 	Now func() time.Time
 	// Workers is how many goroutines run the regexes when the filter sees
 	// each line on its own (filter.Filter.Independent); GOMAXPROCS when 0.
@@ -72,46 +75,87 @@ type Report struct {
 
 // Run reads the log from r through f. When hit is not nil it is called for
 // every failure found (the --json output), in the log's order.
+//
+// With more than one worker and a filter whose lines are independent, the
+// workers read a regular file at the same time, each block at its own
+// offset, from the file's offset up to the size the file has when the run
+// starts, and leave the offset where it was: lines appended during the run
+// are not read, and a file truncated during the run is an error
+// (io.ErrUnexpectedEOF). Otherwise r is read to its end.
 func Run(r io.Reader, f *filter.Filter, opts Options, hit func(Hit) error) (*Report, error) {
 	start := time.Now()
-	rep := &Report{
-		FailHits:   make([]int, len(f.FailRegexes())),
-		IgnoreHits: make([]int, len(f.IgnoreRegexes())),
-		DateHits:   make([]int, f.NumDateTemplates()),
-		failures:   make([][]Hit, len(f.FailRegexes())),
-	}
-	run := &run{
-		filter: f,
-		opts:   opts,
-		hit:    hit,
-		rep:    rep,
-		blocks: linereader.NewBlocks(r, 0),
-		now:    opts.Now,
-		block:  batchSize,
-	}
+	run := newRun(f, opts, hit)
+	block, maxLine := batchSize, 0
 	if opts.blockSize > 0 {
-		run.block = opts.blockSize
-		run.blocks = linereader.NewBlocks(r, opts.blockSize/2-1)
-	}
-	if run.now == nil {
-		run.now = time.Now
+		block, maxLine = opts.blockSize, opts.blockSize/2-1
 	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	var err error
-	if workers > 1 && f.Independent() {
-		err = run.parallel(workers)
+	run.bufSize = block
+	var (
+		in  feed
+		err error
+	)
+	if workers <= 1 || !f.Independent() {
+		in = &streamFeed{run: run, blocks: linereader.NewBlocks(r, maxLine), date: true}
+		err = run.sequential(in)
 	} else {
-		err = run.sequential()
+		nbatch, date := 4*workers, f.NumDateTemplates() != 1
+		if file, ok := regularFile(r); ok {
+			blocks := linereader.NewBlocksAt(file, file.Size(), block, maxLine)
+			run.bufSize = blocks.BufferSize()
+			in = newFileFeed(run, blocks, nbatch, date)
+		} else {
+			in = &streamFeed{run: run, blocks: linereader.NewBlocks(r, maxLine), date: date}
+		}
+		err = run.parallel(in, workers, nbatch)
 	}
 	if err != nil {
 		return nil, err
 	}
-	rep.Truncated = run.blocks.Truncated()
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	run.rep.Truncated = in.truncated()
+	run.rep.Elapsed = time.Since(start)
+	return run.rep, nil
+}
+
+// newRun returns a run of f with an empty report.
+func newRun(f *filter.Filter, opts Options, hit func(Hit) error) *run {
+	r := &run{
+		filter: f,
+		opts:   opts,
+		hit:    hit,
+		rep: &Report{
+			FailHits:   make([]int, len(f.FailRegexes())),
+			IgnoreHits: make([]int, len(f.IgnoreRegexes())),
+			DateHits:   make([]int, f.NumDateTemplates()),
+			failures:   make([][]Hit, len(f.FailRegexes())),
+		},
+		now: opts.Now,
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	return r
+}
+
+// regularFile returns the rest of r, from its offset to its size, when r
+// is a regular file, whose blocks can be read at their offsets.
+func regularFile(r io.Reader) (*io.SectionReader, bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil, false
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, false
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, false
+	}
+	return io.NewSectionReader(f, off, max(st.Size()-off, 0)), true
 }
 
 // Header describes the run's inputs for the "Running tests" block.

@@ -28,15 +28,25 @@ const (
 func sampleNow() time.Time { return time.Unix(1124013600, 0) }
 
 // output runs the whole of a pinjail regex over log and returns what it
-// prints: the report with every option, and the JSON hits.
-func output(t *testing.T, spec *config.Filter, log []byte, opts Options) (string, *Report) {
+// prints: the report with every option, and the JSON hits. With file set,
+// it reads the log from a file holding it, else from memory.
+func output(t *testing.T, spec *config.Filter, log []byte, file string, opts Options) (string, *Report) {
 	t.Helper()
 	f, err := filter.New(spec, filter.Options{UseDNS: "raw", CheckAllRegex: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var in io.Reader = bytes.NewReader(log)
+	if file != "" {
+		fl, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fl.Close()
+		in = fl
+	}
 	var out bytes.Buffer
-	rep, err := Run(bytes.NewReader(log), f, opts, JSONWriter(&out))
+	rep, err := Run(in, f, opts, JSONWriter(&out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,23 +57,37 @@ func output(t *testing.T, spec *config.Filter, log []byte, opts Options) (string
 	return out.String(), rep
 }
 
-// checkModes requires runs with workers, small blocks or both to print
-// what one goroutine prints.
+// checkModes requires runs with workers, small blocks or both, reading
+// the log from memory (one block after the other) or from a file (blocks
+// at once), to print what one goroutine prints.
 func checkModes(t *testing.T, name string, spec *config.Filter, log []byte) {
 	t.Helper()
+	file := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(file, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	base := Options{Verbose: true, PrintAllMatched: true, PrintAllMissed: true, PrintAllIgnored: true, Now: sampleNow}
-	want, _ := output(t, spec, log, with(base, 1, 0))
-	for _, mode := range []struct{ workers, block int }{{2, 0}, {3, 0}, {2, 2048}, {3, 4096}, {1, 2048}} {
-		got, _ := output(t, spec, log, with(base, mode.workers, mode.block))
+	want, _ := output(t, spec, log, "", with(base, 1, 0))
+	for _, mode := range []struct {
+		workers, block int
+		from           string
+	}{
+		{2, 0, ""}, {3, 0, ""}, {2, 2048, ""}, {3, 4096, ""}, {1, 2048, ""},
+		{2, 0, file}, {4, 0, file}, {2, 2048, file}, {3, 4096, file}, {4, 2048, file},
+	} {
+		got, _ := output(t, spec, log, mode.from, with(base, mode.workers, mode.block))
 		if got != want {
-			t.Errorf("%s with %d workers, blocks of %d: output differs from one worker's:\n%s", name, mode.workers, mode.block, firstDifference(got, want))
+			t.Errorf("%s with %d workers, blocks of %d, from file %q: output differs from one worker's:\n%s",
+				name, mode.workers, mode.block, mode.from, firstDifference(got, want))
 		}
 	}
 	// The bounded listings too.
 	bounded := Options{Now: sampleNow}
-	want, _ = output(t, spec, log, with(bounded, 1, 0))
-	if got, _ := output(t, spec, log, with(bounded, 2, 2048)); got != want {
-		t.Errorf("%s with listings bounded: output differs:\n%s", name, firstDifference(got, want))
+	want, _ = output(t, spec, log, "", with(bounded, 1, 0))
+	for _, from := range []string{"", file} {
+		if got, _ := output(t, spec, log, from, with(bounded, 2, 2048)); got != want {
+			t.Errorf("%s with listings bounded, from file %q: output differs:\n%s", name, from, firstDifference(got, want))
+		}
 	}
 }
 
@@ -153,7 +177,7 @@ var twoDatesSpec = config.Filter{
 func TestParallelTwoDates(t *testing.T) {
 	spec := twoDatesSpec
 	checkModes(t, "two dates", &spec, twoDates())
-	out, _ := output(t, &spec, twoDates(), Options{Workers: 2, blockSize: 2048, Now: sampleNow, Verbose: true})
+	out, _ := output(t, &spec, twoDates(), "", Options{Workers: 2, blockSize: 2048, Now: sampleNow, Verbose: true})
 	last := time.Date(2024, 5, 14, 9, 26, 39, 0, time.UTC).Local().Format("Mon Jan 02 15:04:05 2006")
 	if !strings.Contains(out, "192.0.2.1  "+last) {
 		t.Errorf("the last line is not dated with its second date:\n%s", out)
@@ -166,17 +190,16 @@ func TestParallelTwoDates(t *testing.T) {
 func TestSettle(t *testing.T) {
 	spec := twoDatesSpec
 	lines := bytes.Split(bytes.TrimSuffix(twoDates(), []byte("\n")), []byte("\n"))
-	newRun := func() *run {
+	fresh := func() *run {
 		f, err := filter.New(&spec, filter.Options{UseDNS: "raw", CheckAllRegex: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep := &Report{FailHits: make([]int, 1), DateHits: make([]int, f.NumDateTemplates()), failures: make([][]Hit, 1)}
-		return &run{filter: f, rep: rep, block: batchSize, opts: Options{Verbose: true}}
+		return newRun(f, Options{Verbose: true}, nil)
 	}
 	batchOf := func(r *run, lines [][]byte) *batch {
 		b := r.newBatch()
-		b.lines, b.now, b.first = lines, sampleNow(), 1
+		b.lines, b.now = lines, sampleNow()
 		for range lines {
 			b.skip = append(b.skip, false)
 		}
@@ -185,13 +208,13 @@ func TestSettle(t *testing.T) {
 	var res filter.Result
 
 	// One goroutine dates and matches all lines.
-	seq := newRun()
+	seq := fresh()
 	want := batchOf(seq, lines)
 	seq.date(seq.filter, want)
 	seq.match(seq.filter, want, false, &res)
 
 	// The collector has dated the first line, a worker guesses the rest.
-	r := newRun()
+	r := fresh()
 	worker := r.filter.Clone()
 	var first filter.LineDate
 	r.filter.Date(lines[0], sampleNow(), &first)
@@ -216,13 +239,18 @@ func TestSettle(t *testing.T) {
 }
 
 // TestRunErrors checks that a read error and an error of the hit callback
-// end a run with that error, whatever the number of workers.
+// end a run with that error, whatever the number of workers and whether
+// the log is read from a file.
 func TestRunErrors(t *testing.T) {
 	spec, _, _, err := LoadFilter("", "../builtin/conf/filter.d/pexiprp.conf", config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := rpLog(t, 3000)
+	file := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(file, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	broken := errors.New("disk on fire")
 	for _, workers := range []int{1, 2, 3} {
 		f, err := filter.New(spec, filter.Options{UseDNS: "raw", CheckAllRegex: true})
@@ -234,15 +262,26 @@ func TestRunErrors(t *testing.T) {
 		if _, err := Run(r, f, opts, nil); !errors.Is(err, broken) {
 			t.Errorf("%d workers, read error: got %v", workers, err)
 		}
-		calls := 0
-		_, err = Run(bytes.NewReader(log), f.Clone(), opts, func(Hit) error {
-			if calls++; calls == 3 {
-				return broken
+		for _, fromFile := range []bool{false, true} {
+			var in io.Reader = bytes.NewReader(log)
+			if fromFile {
+				fl, err := os.Open(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer fl.Close()
+				in = fl
 			}
-			return nil
-		})
-		if !errors.Is(err, broken) || calls != 3 {
-			t.Errorf("%d workers, hit error: got %v after %d calls", workers, err, calls)
+			calls := 0
+			_, err = Run(in, f.Clone(), opts, func(Hit) error {
+				if calls++; calls == 3 {
+					return broken
+				}
+				return nil
+			})
+			if !errors.Is(err, broken) || calls != 3 {
+				t.Errorf("%d workers, from a file %t, hit error: got %v after %d calls", workers, fromFile, err, calls)
+			}
 		}
 	}
 }

@@ -1,5 +1,8 @@
-// Package linereader splits a log stream into lines without allocating per
-// line, bounding the memory a hostile line can take.
+// Package linereader splits a log into lines without allocating per line,
+// bounding the memory a hostile line can take: a stream line by line
+// ([Reader]) or in blocks of lines ([Blocks]), or a file in numbered blocks
+// that goroutines read at the same time ([BlocksAt]), all with the same
+// lines.
 package linereader
 
 import (
