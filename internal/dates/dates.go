@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Match is a timestamp found in a line.
@@ -238,13 +239,27 @@ func newDetector(pattern string, logZone *time.Location, thisYear int) (*Detecto
 // They share the compiled templates, which neither changes.
 func (d *Detector) Clone() *Detector {
 	c := *d
-	c.order = slices.Clone(d.order)
-	c.searchHits = slices.Clone(d.searchHits)
-	c.machine = machine{caps: slices.Clone(d.machine.caps), stack: make([]frame, 0, cap(d.machine.stack))}
-	c.reserveCaps = slices.Clone(d.reserveCaps)
+	// Every line writes to these: clones on other processors must not
+	// share a cache line.
+	c.order = ownLines(d.order)
+	c.searchHits = ownLines(d.searchHits)
+	c.machine = machine{caps: ownLines(d.machine.caps), stack: make([]frame, 0, cap(d.machine.stack))}
+	c.reserveCaps = ownLines(d.reserveCaps)
 	// The caches start empty.
 	c.last, c.fastScratch = lastParse{}, fastScratch{}
 	return &c
+}
+
+// cacheLine is the size of the processors' cache lines.
+const cacheLine = 64
+
+// ownLines returns a copy of s in memory that it shares with nothing else:
+// the allocator puts an object whose size is a multiple of a cache line
+// at an offset that is one too.
+func ownLines[T any](s []T) []T {
+	size := int(unsafe.Sizeof(*new(T)))
+	n := (len(s)*size + cacheLine - 1) / cacheLine * cacheLine / size
+	return append(make([]T, 0, max(n, cacheLine/size)), s...)
 }
 
 // State is what a detector carries from one line to the next that
