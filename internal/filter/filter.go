@@ -317,6 +317,16 @@ func (f *Filter) Independent() bool {
 	return true
 }
 
+// NeededByte returns a byte that a line must hold for any of the filter's
+// regexes to match it, chosen as the rarest in sample, or false when there
+// is none to rely on. Match finds nothing in a line without it: the
+// prefilter rejects it (Result.Prefiltered). A caller that can look for
+// the byte in many lines at once may count such lines without Match;
+// their dates are still needed.
+func (f *Filter) NeededByte(sample [][]byte) (byte, bool) {
+	return f.prefilter.neededByte(sample)
+}
+
 // Clone returns a filter for another goroutine, with f's definition and
 // options and the state of its date detection. It shares the compiled
 // regexes and the DNS cache with f, and starts with an empty multi-line

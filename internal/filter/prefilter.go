@@ -197,6 +197,41 @@ func (p *prefilter) clone() *prefilter {
 	return &c
 }
 
+// neededByte returns a byte of a literal every text the regexes may match
+// holds, the rarest in sample; false when there is none, or when lines
+// that may match an ignoreregex that runs first are to be looked at
+// whatever they hold.
+func (p *prefilter) neededByte(sample [][]byte) (byte, bool) {
+	if p == nil || len(p.ignore) > 0 {
+		return 0, false
+	}
+	var counts [256]int
+	for _, line := range sample {
+		for _, c := range line {
+			counts[c]++
+		}
+	}
+	sets := [][]need{p.pref, p.common}
+	if len(p.fail) == 1 {
+		sets = append(sets, p.fail[0])
+	}
+	var best byte
+	found := false
+	for _, ns := range sets {
+		for _, n := range ns {
+			if len(n) != 1 {
+				continue // one of several literals
+			}
+			for _, c := range n[0].text {
+				if !found || counts[c] < counts[best] {
+					best, found = c, true
+				}
+			}
+		}
+	}
+	return best, found
+}
+
 // cut makes line, with the date at line[start:end] cut out, the text
 // candidateCut and mayMatch test.
 func (p *prefilter) cut(line []byte, start, end int) {

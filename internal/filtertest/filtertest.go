@@ -40,6 +40,9 @@ type Options struct {
 	// which then cuts lines at half of it: tests make blocks small to
 	// cross many.
 	blockSize int
+	// matchAll, for tests, has Match look at every line, even those
+	// without the filter's needed byte (see neededScan).
+	matchAll bool
 }
 
 // Hit is one failure found, as the --json output prints it.

@@ -67,12 +67,15 @@ func checkModes(t *testing.T, name string, spec *config.Filter, log []byte) {
 		t.Fatal(err)
 	}
 	base := Options{Verbose: true, PrintAllMatched: true, PrintAllMissed: true, PrintAllIgnored: true, Now: sampleNow}
-	want, _ := output(t, spec, log, "", with(base, 1, 0))
+	// One worker that runs Match on every line is the reference.
+	ref := with(base, 1, 0)
+	ref.matchAll = true
+	want, _ := output(t, spec, log, "", ref)
 	for _, mode := range []struct {
 		workers, block int
 		from           string
 	}{
-		{2, 0, ""}, {3, 0, ""}, {2, 2048, ""}, {3, 4096, ""}, {1, 2048, ""},
+		{1, 0, ""}, {2, 0, ""}, {3, 0, ""}, {2, 2048, ""}, {3, 4096, ""}, {1, 2048, ""},
 		{2, 0, file}, {4, 0, file}, {2, 2048, file}, {3, 4096, file}, {4, 2048, file},
 	} {
 		got, _ := output(t, spec, log, mode.from, with(base, mode.workers, mode.block))

@@ -1,6 +1,7 @@
 package filtertest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -319,6 +320,7 @@ func (r *run) match(f *filter.Filter, b *batch, guess bool, res *filter.Result) 
 		b.resizeDates()
 	}
 	dateHits := templateCounter{hits: out.dateHits, template: -1}
+	needed := newNeededScan(f, b, !opts.matchAll)
 	for i, line := range b.lines {
 		if b.skip[i] {
 			continue
@@ -333,6 +335,12 @@ func (r *run) match(f *filter.Filter, b *batch, guess bool, res *filter.Result) 
 		out.lines++
 		d := &b.dates[i]
 		dateHits.add(d.Template)
+		if !needed.in(line) {
+			// Match would find the line prefiltered.
+			out.missed++
+			out.missedLines = appendBounded(out.missedLines, i, opts.PrintAllMissed)
+			continue
+		}
 		f.Match(line, d, b.now, res)
 		if res.PrefMatched {
 			out.prefHits++
@@ -372,6 +380,51 @@ func (r *run) match(f *filter.Filter, b *batch, guess bool, res *filter.Result) 
 	if guess {
 		f.SaveDateState(&b.final)
 	}
+}
+
+// neededScan tells the lines of a batch that hold the filter's needed byte
+// (see filter.NeededByte) from those that do not, which no regex matches.
+// It looks for the byte through the batch's buffer, where the lines lie in
+// order, from one occurrence to the next: where the byte is rare, as in
+// most lines of a busy log, that is one quick pass over the batch rather
+// than a search and a call to Match per line.
+type neededScan struct {
+	buf  []byte
+	c    byte
+	next int // the offset in buf of the next occurrence, len(buf) for none
+	on   bool
+}
+
+// neededSample is how many lines of a batch choose the needed byte.
+const neededSample = 16
+
+func newNeededScan(f *filter.Filter, b *batch, on bool) neededScan {
+	if !on {
+		return neededScan{}
+	}
+	c, ok := f.NeededByte(b.lines[:min(len(b.lines), neededSample)])
+	return neededScan{buf: b.buf, c: c, next: -1, on: ok}
+}
+
+// in reports whether line, a line of the batch after the last one asked
+// about, may hold the needed byte.
+func (s *neededScan) in(line []byte) bool {
+	if !s.on || len(line) == 0 {
+		return true
+	}
+	// Where line starts in buf, when it lies there.
+	start := cap(s.buf) - cap(line)
+	if start < 0 || start+len(line) > len(s.buf) || &s.buf[start] != &line[0] {
+		return true
+	}
+	if s.next < start {
+		if k := bytes.IndexByte(s.buf[start:], s.c); k >= 0 {
+			s.next = start + k
+		} else {
+			s.next = len(s.buf)
+		}
+	}
+	return s.next < start+len(line)
 }
 
 // templateCounter counts the lines of each date template in hits a run of
