@@ -2,6 +2,8 @@ package filtertest
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -20,9 +22,27 @@ func rpLog(tb testing.TB, lines int) []byte {
 	return log
 }
 
+// BenchmarkRun runs filters over a reverse proxy's log read from memory,
+// as a stream, and from a file, whose blocks the workers read at once.
 func BenchmarkRun(b *testing.B) {
 	const lines = 100_000
 	log := rpLog(b, lines)
+	path := writeLog(b, log)
+	sources := []struct {
+		name string
+		open func() (io.Reader, func() error, error)
+	}{
+		{"stream", func() (io.Reader, func() error, error) {
+			return bytes.NewReader(log), func() error { return nil }, nil
+		}},
+		{"file", func() (io.Reader, func() error, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, nil, err
+			}
+			return f, f.Close, nil
+		}},
+	}
 	for _, bb := range []struct{ name, file string }{
 		{"pexiprp", "../builtin/conf/filter.d/pexiprp.conf"},
 		{"every-line", "../../bench/everyline.conf"},
@@ -31,20 +51,30 @@ func BenchmarkRun(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(bb.name, func(b *testing.B) {
-			f, err := filter.New(spec, filter.Options{CheckAllRegex: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(log)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Run(bytes.NewReader(log), f, Options{}, nil); err != nil {
+		for _, src := range sources {
+			b.Run(bb.name+"/"+src.name, func(b *testing.B) {
+				f, err := filter.New(spec, filter.Options{CheckAllRegex: true})
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(lines*b.N)/b.Elapsed().Seconds(), "lines/s")
-		})
+				b.SetBytes(int64(len(log)))
+				b.ReportAllocs()
+				for b.Loop() {
+					r, closeFn, err := src.open()
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, err = Run(r, f, Options{}, nil)
+					if cerr := closeFn(); err == nil {
+						err = cerr
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(lines*b.N)/b.Elapsed().Seconds(), "lines/s")
+			})
+		}
 	}
 }
 
