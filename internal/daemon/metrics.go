@@ -70,11 +70,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.webhookErrors.Collect(ch)
 	now := m.d.now()
 	for _, r := range m.d.runners() {
-		r.mu.Lock()
+		// The jail's accessors lock what they read themselves: a scrape
+		// does not wait for the jail's lock, which a state save holds
+		// while it writes to the database.
 		st := r.j.Stats()
 		banned := r.j.NumBanned(now)
 		tracked := r.j.Failing()
-		r.mu.Unlock()
 		var lag int64
 		if r.files != nil {
 			lag = r.files.Lag()
