@@ -39,11 +39,10 @@ type runner struct {
 	// all.
 	ticketsSaved bool
 
-	files    *file.Follower  // nil for journal jails
-	journal  *journal.Reader // nil for file jails
-	cancel   context.CancelFunc
-	done     chan struct{}
-	startErr error
+	files   *file.Follower  // nil for journal jails
+	journal *journal.Reader // nil for file jails
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	// nft is set when the jail bans in pinjail's nftables table; shell
 	// holds its fail2ban shell actions, nil when it has none.

@@ -17,11 +17,8 @@ var (
 	// users4 and users6 hold the scripted legitimate users.
 	users4 = netip.MustParsePrefix("192.0.2.0/24")
 	users6 = netip.MustParsePrefix("2001:db8:1000::/48")
-	// attackers4 and attackers6 hold the attackers; botnet a distributed
-	// attack's 300 addresses.
-	attackers4 = netip.MustParsePrefix("203.0.113.0/24")
-	attackers6 = netip.MustParsePrefix("2001:db8:a77a::/48")
-	botnet     = netip.MustParsePrefix("198.18.0.0/15")
+	// botnet holds a distributed attack's 300 addresses.
+	botnet = netip.MustParsePrefix("198.18.0.0/15")
 )
 
 // Rooms. None of them is one the background traffic joins.

@@ -71,9 +71,10 @@ func (s *sink) wait(t *testing.T, n int) []source.Line {
 // exact count.
 func (s *sink) settle(t *testing.T, want int) []source.Line {
 	t.Helper()
-	got := s.wait(t, want)
+	s.wait(t, want)
 	time.Sleep(300 * time.Millisecond)
-	if got = s.snapshot(); len(got) != want {
+	got := s.snapshot()
+	if len(got) != want {
 		t.Fatalf("got %d lines, want exactly %d; last: %q", len(got), want, lastTexts(got, 5))
 	}
 	return got
