@@ -134,11 +134,11 @@ func (b *Blocks) split(buf []byte, lines [][]byte) [][]byte {
 
 // clip is Reader's treatment of a line read with its newline.
 func (b *Blocks) clip(line []byte) []byte {
-	if len(line) > b.max {
+	line, cut := clip(line, b.max)
+	if cut {
 		b.truncated++
-		line = line[:b.max]
 	}
-	return trim(line)
+	return line
 }
 
 // Truncated returns how many lines were cut to the maximum length.

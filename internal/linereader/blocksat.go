@@ -119,7 +119,11 @@ func (b *BlocksAt) Block(k int64, buf []byte, lines [][]byte) ([]byte, [][]byte,
 		if i >= 0 {
 			line = buf[s : s+i+1]
 		}
-		lines = append(lines, b.clip(line, &cut))
+		line, c := clip(line, b.max)
+		if c {
+			cut++
+		}
+		lines = append(lines, line)
 		if i < 0 {
 			break
 		}
@@ -145,16 +149,6 @@ func (b *BlocksAt) readAt(buf []byte, off, to int64) ([]byte, error) {
 		err = io.ErrUnexpectedEOF // the file shrank below its size
 	}
 	return buf[:n], fmt.Errorf("linereader: reading bytes %d to %d: %w", off, to, err)
-}
-
-// clip is Reader's treatment of a line, counting it in *cut when it is
-// cut to the maximum length.
-func (b *BlocksAt) clip(line []byte, cut *int) []byte {
-	if len(line) > b.max {
-		*cut++
-		line = line[:b.max]
-	}
-	return trim(line)
 }
 
 // Truncated returns how many lines were cut to the maximum length in the

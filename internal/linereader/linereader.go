@@ -44,13 +44,13 @@ func (r *Reader) Next() ([]byte, error) {
 	line, err := r.r.ReadSlice('\n')
 	r.n += int64(len(line))
 	if err == nil {
-		return trim(r.clip(line)), nil
+		return r.clip(line), nil
 	}
 	if errors.Is(err, bufio.ErrBufferFull) {
 		return r.nextLong(line)
 	}
 	if len(line) > 0 && errors.Is(err, io.EOF) {
-		return trim(r.clip(line)), nil
+		return r.clip(line), nil
 	}
 	return nil, err
 }
@@ -85,10 +85,12 @@ func (r *Reader) nextLong(first []byte) ([]byte, error) {
 	}
 }
 
+// clip is Reader's treatment of a line read with its newline: cut to the
+// maximum length, counted in r.truncated if it was.
 func (r *Reader) clip(line []byte) []byte {
-	if len(line) > r.max {
+	line, cut := clip(line, r.max)
+	if cut {
 		r.truncated++
-		return line[:r.max]
 	}
 	return line
 }
@@ -98,6 +100,16 @@ func (r *Reader) Truncated() int { return r.truncated }
 
 // Offset returns the number of bytes consumed so far.
 func (r *Reader) Offset() int64 { return r.n }
+
+// clip cuts a line read with its newline to limit bytes, reporting
+// whether it did, and then trims it; all the readers treat lines so.
+func clip(line []byte, limit int) ([]byte, bool) {
+	cut := len(line) > limit
+	if cut {
+		line = line[:limit]
+	}
+	return trim(line), cut
+}
 
 // trim drops a final "\n", then a final "\r".
 func trim(b []byte) []byte {
