@@ -532,10 +532,9 @@ func (f *Filter) failure(res *Result, regexIndex int, r *regex, fs *failState, m
 		if fs.groups["nofail"] != "" && !f.checkAll {
 			return false
 		}
-	} else if fs.matches == nil {
-		fs.matches = lines
 	} else {
-		fs.matches = append(fs.matches, lines...)
+		// groups made fs for this match: it holds no lines yet.
+		fs.matches = lines
 	}
 	fid, hasFID := fs.groups["fid"]
 	var ids []ident
