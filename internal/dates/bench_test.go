@@ -51,21 +51,24 @@ func BenchmarkFindVarying(b *testing.B) {
 		[]byte(`10.1.2.3 - - [31/Oct/2006:09:22:58 -0000] "GET / HTTP/1.1" 404 153 "-" "curl/8.0"`),
 	}
 	for _, bc := range []struct{ name, pattern string }{{"default", ""}, {"pexiprp", "%d/%b/%Y:%H:%M:%S %z"}} {
-		b.Run(bc.name, func(b *testing.B) {
-			d, err := New(bc.pattern, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(lines[0])))
-			i := 0
-			for b.Loop() {
-				if _, ok := find(d, lines[i%len(lines)], now); !ok {
-					b.Fatal("no date")
-				}
-				i++
-			}
-		})
+		b.Run(bc.name, func(b *testing.B) { benchmarkLines(b, bc.pattern, lines, now) })
+	}
+}
+
+// benchmarkLines dates lines in turn with a detector for pattern.
+func benchmarkLines(b *testing.B, pattern string, lines [][]byte, now time.Time) {
+	d, err := New(pattern, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(lines[0])))
+	i := 0
+	for b.Loop() {
+		if _, ok := find(d, lines[i%len(lines)], now); !ok {
+			b.Fatal("no date")
+		}
+		i++
 	}
 }
 
@@ -100,19 +103,5 @@ func accessLog(n int) [][]byte {
 
 // BenchmarkFindAccessLog runs the pexiprp datepattern over an access log.
 func BenchmarkFindAccessLog(b *testing.B) {
-	lines := accessLog(4096)
-	now := time.Date(2024, 5, 14, 12, 0, 0, 0, time.UTC)
-	d, err := New("%d/%b/%Y:%H:%M:%S %z", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(lines[0])))
-	i := 0
-	for b.Loop() {
-		if _, ok := find(d, lines[i%len(lines)], now); !ok {
-			b.Fatal("no date")
-		}
-		i++
-	}
+	benchmarkLines(b, "%d/%b/%Y:%H:%M:%S %z", accessLog(4096), time.Date(2024, 5, 14, 12, 0, 0, 0, time.UTC))
 }
